@@ -1,0 +1,130 @@
+// Finding messages on disk for `intake import`: .eml files, folders of them, Maildir folders and mbox files.
+// An mbox is split into its messages by scanning for "From " separator lines; each message is then read as
+// a byte range of the file, so a large mbox never sits in memory.
+import fs from 'node:fs';
+import fsp from 'node:fs/promises';
+import path from 'node:path';
+import type { ImportEntry } from '../domain.ts';
+
+const FROM_ = Buffer.from('From ');
+
+async function startsWithFrom(file: string): Promise<boolean> {
+  const fh = await fsp.open(file, 'r');
+  try {
+    const buf = Buffer.alloc(5);
+    const { bytesRead } = await fh.read(buf, 0, 5, 0);
+    return bytesRead === 5 && buf.equals(FROM_);
+  } finally {
+    await fh.close();
+  }
+}
+
+/**
+ * Byte ranges [start, end) of the messages in an mbox. A separator is a line starting with "From " at the
+ * start of the file or after an empty line; the separator line and the empty line before it are not part
+ * of any message.
+ */
+export async function mboxRanges(file: string): Promise<Array<{ start: number; end: number }>> {
+  const ranges: Array<{ start: number; end: number }> = [];
+  let pos = 0; // absolute offset of the current chunk's first byte
+  let lineStart = 0;
+  let prefix = Buffer.alloc(0); // first bytes of the current line, up to 5
+  let prevLineLen = -1; // length of the previous line including its newline; -1 before the first line
+  let prevEmpty = true;
+  let msgStart = -1;
+
+  const endLine = (nlPos: number) => {
+    const len = nlPos + 1 - lineStart;
+    const isSep = prefix.equals(FROM_) && (lineStart === 0 || prevEmpty);
+    if (isSep) {
+      if (msgStart >= 0) ranges.push({ start: msgStart, end: lineStart - (prevLineLen > 0 ? prevLineLen : 0) });
+      msgStart = nlPos + 1;
+    }
+    prevEmpty = len === 1 || (len === 2 && prefix[0] === 0x0d);
+    prevLineLen = len;
+    lineStart = nlPos + 1;
+    prefix = Buffer.alloc(0);
+  };
+
+  for await (const chunk of fs.createReadStream(file, { highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>) {
+    let i = 0;
+    while (i < chunk.length) {
+      if (prefix.length < 5) {
+        const take = Math.min(5 - prefix.length, chunk.length - i);
+        const slice = chunk.subarray(i, i + take);
+        const nlInSlice = slice.indexOf(0x0a);
+        if (nlInSlice >= 0) {
+          prefix = Buffer.concat([prefix, slice.subarray(0, nlInSlice)]);
+          endLine(pos + i + nlInSlice);
+          i += nlInSlice + 1;
+          continue;
+        }
+        prefix = Buffer.concat([prefix, slice]);
+        i += take;
+        continue;
+      }
+      const nl = chunk.indexOf(0x0a, i);
+      if (nl < 0) {
+        i = chunk.length;
+        break;
+      }
+      endLine(pos + nl);
+      i = nl + 1;
+    }
+    pos += chunk.length;
+  }
+  if (msgStart >= 0 && msgStart < pos) {
+    // Trailing empty line after the last message belongs to the mbox format.
+    ranges.push({ start: msgStart, end: prevEmpty && prevLineLen > 0 && lineStart === pos ? pos - prevLineLen : pos });
+  }
+  return ranges;
+}
+
+async function* walk(dir: string): AsyncGenerator<string> {
+  const entries = (await fsp.readdir(dir, { withFileTypes: true })).sort((a, b) => a.name.localeCompare(b.name));
+  const names = new Set(entries.map((e) => e.name));
+  const isMaildir = names.has('cur') && names.has('new');
+  for (const e of entries) {
+    const p = path.join(dir, e.name);
+    if (e.isDirectory()) {
+      if (isMaildir && e.name === 'tmp') continue; // messages still being delivered
+      yield* walk(p);
+    } else if (e.isFile()) yield p;
+  }
+}
+
+/** Expands the given paths into messages; mbox files become one entry per message. */
+export async function findMessages(paths: string[]): Promise<ImportEntry[]> {
+  const out: ImportEntry[] = [];
+  for (const given of paths) {
+    const abs = path.resolve(given);
+    const st = await fsp.stat(abs);
+    const files: string[] = [];
+    if (st.isDirectory()) for await (const f of walk(abs)) files.push(f);
+    else files.push(abs);
+    for (const file of files) {
+      const size = (await fsp.stat(file)).size;
+      if (size >= 5 && (await startsWithFrom(file))) {
+        const ranges = await mboxRanges(file);
+        ranges.forEach((r, n) => {
+          const source = `${file}#${n + 1}`;
+          out.push({
+            source,
+            origin: source,
+            size: r.end - r.start,
+            open: () =>
+              r.end > r.start ? fs.createReadStream(file, { start: r.start, end: r.end - 1 }) : emptyStream(),
+          });
+        });
+      } else {
+        out.push({ source: file, origin: file, size, open: () => fs.createReadStream(file) });
+      }
+    }
+  }
+  return out;
+}
+
+function emptyStream() {
+  // createReadStream cannot express an empty range; an empty message is still a message to store.
+  return fs.createReadStream('/dev/null');
+}

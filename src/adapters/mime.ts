@@ -1,0 +1,285 @@
+// mailparser's streaming MailParser, kept behind this file: nothing else sees mailparser's objects.
+// Attachments are piped to files under generated names as they arrive (simpleParser would hold them all in
+// memory), each with a byte cap and a sha256 computed on the way. Each attachment stream must be read to
+// its end and released, or the parser stalls.
+import fs from 'node:fs';
+import fsp from 'node:fs/promises';
+import path from 'node:path';
+import { createHash } from 'node:crypto';
+import { Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { MailParser, type AddressObject, type EmailAddress } from 'mailparser';
+import type { AddressEntry, HeaderLine } from '../db/schema.ts';
+import { sanitizeFilename, sanitizeText, singleLine } from '../core/sanitize.ts';
+
+export interface ParsedAttachment {
+  partIndex: number;
+  filename: string | null;
+  contentType: string;
+  disposition: string | null;
+  contentId: string | null;
+  size: number;
+  sha256: string;
+  relPath: string;
+  truncated: boolean;
+}
+
+export interface ParsedMessage {
+  headers: HeaderLine[];
+  rfcMessageId: string | null;
+  inReplyTo: string | null;
+  references: string[];
+  from: AddressEntry | null;
+  /** How many addresses the From header held (a second From, or a list, is suspicious). */
+  fromCount: number;
+  envelopeSender: string | null;
+  to: AddressEntry[];
+  cc: AddressEntry[];
+  replyTo: AddressEntry[];
+  subject: string | null;
+  sentAt: Date | null;
+  text: string | null;
+  html: string | null;
+  attachments: ParsedAttachment[];
+}
+
+export interface ParseBudgets {
+  headerBytes: number;
+  mimeParts: number;
+  attachmentBytes: number;
+  parseMs: number;
+}
+
+/** A message past one of its budgets: quarantined with this reason, raw kept. */
+export class BudgetExceeded extends Error {
+  constructor(readonly reason: string) {
+    super(reason);
+    this.name = 'BudgetExceeded';
+  }
+}
+
+const MAX_HEADER_LINES = 500;
+const MAX_HEADER_VALUE = 8192;
+const MAX_TEXT_CHARS = 2_000_000;
+
+/** Size of the header block, found without parsing (mailparser fails only past 1 MiB, with a vague error). */
+async function headerBlockSize(file: string, limit: number): Promise<number | null> {
+  const fh = await fsp.open(file, 'r');
+  try {
+    const buf = Buffer.alloc(limit + 4);
+    const { bytesRead } = await fh.read(buf, 0, buf.length, 0);
+    const view = buf.subarray(0, bytesRead);
+    const crlf = view.indexOf('\r\n\r\n');
+    const lf = view.indexOf('\n\n');
+    const ends = [crlf, lf].filter((i) => i >= 0);
+    if (ends.length) return Math.min(...ends);
+    return bytesRead < buf.length ? bytesRead : null; // no body at all, or past the limit
+  } finally {
+    await fh.close();
+  }
+}
+
+function addressList(obj: AddressObject | AddressObject[] | undefined): AddressEntry[] {
+  if (!obj) return [];
+  const out: AddressEntry[] = [];
+  const walk = (list: EmailAddress[]) => {
+    for (const a of list) {
+      if (a.group) walk(a.group);
+      else
+        out.push({
+          name: singleLine(a.name ?? '', 200),
+          address: a.address && isPlausibleAddress(a.address) ? sanitizeText(a.address.toLowerCase(), 320) : null,
+        });
+    }
+  };
+  for (const o of Array.isArray(obj) ? obj : [obj]) walk(o.value ?? []);
+  return out;
+}
+
+export function isPlausibleAddress(a: string): boolean {
+  return /^[^\s@<>()",;:\\[\]]+@[^\s@<>()",;:\\[\]]+$/.test(a) && a.length <= 320;
+}
+
+function bracketed(v: unknown): string | null {
+  if (typeof v !== 'string') return null;
+  const m = /<([^<>\s]*)>/.exec(v);
+  const raw = m ? m[1] : v.trim();
+  return raw ? sanitizeText(raw, 998) : null;
+}
+
+function listOfIds(v: unknown): string[] {
+  const s = Array.isArray(v) ? v.join(' ') : typeof v === 'string' ? v : '';
+  return (s.match(/<[^<>\s]+>/g) ?? [])
+    .slice(0, 100)
+    .map((x) => sanitizeText(x.slice(1, -1), 998));
+}
+
+/**
+ * Parses one stored raw message. Attachments go to <attachmentsDir>/<partIndex>.bin (tmp name, then rename),
+ * so a re-parse after a crash overwrites the same files rather than leaving orphans.
+ */
+export async function parseMessageFile(
+  rawFile: string,
+  attachmentsDir: string,
+  attachmentsRel: string,
+  budgets: ParseBudgets,
+): Promise<ParsedMessage> {
+  const headerSize = await headerBlockSize(rawFile, budgets.headerBytes);
+  if (headerSize === null)
+    throw new BudgetExceeded(`the header block is larger than ${Math.round(budgets.headerBytes / 1024)} KiB`);
+
+  const parser = new MailParser({ skipImageLinks: true, skipTextToHtml: true, skipTextLinks: true } as ConstructorParameters<typeof MailParser>[0]);
+  const result: ParsedMessage = {
+    headers: [],
+    rfcMessageId: null,
+    inReplyTo: null,
+    references: [],
+    from: null,
+    fromCount: 0,
+    envelopeSender: null,
+    to: [],
+    cc: [],
+    replyTo: [],
+    subject: null,
+    sentAt: null,
+    text: null,
+    html: null,
+    attachments: [],
+  };
+  let parts = 0;
+  let failure: Error | null = null;
+  const pending: Promise<void>[] = [];
+  const input = fs.createReadStream(rawFile);
+
+  const fail = (err: Error) => {
+    if (!failure) failure = err;
+    input.destroy();
+    parser.destroy();
+  };
+
+  parser.on('headerLines', (lines: { key: string; line: string }[]) => {
+    result.headers = lines.slice(0, MAX_HEADER_LINES).map((l) => ({
+      key: sanitizeText(l.key, 200),
+      value: sanitizeText(l.line.replace(/^[^:]*:\s?/, '').replace(/\r?\n[ \t]+/g, ' '), MAX_HEADER_VALUE),
+    }));
+  });
+  parser.on('headers', (h: Map<string, unknown>) => {
+    result.rfcMessageId = bracketed(h.get('message-id'));
+    result.inReplyTo = bracketed(h.get('in-reply-to'));
+    result.references = listOfIds(h.get('references'));
+    const from = addressList(h.get('from') as AddressObject | undefined);
+    result.fromCount = from.length;
+    result.from = from[0] ?? null;
+    result.to = addressList(h.get('to') as AddressObject | undefined).slice(0, 500);
+    result.cc = addressList(h.get('cc') as AddressObject | undefined).slice(0, 500);
+    result.replyTo = addressList(h.get('reply-to') as AddressObject | undefined).slice(0, 50);
+    const subject = h.get('subject');
+    result.subject = typeof subject === 'string' ? singleLine(subject, 998) : null;
+    const date = h.get('date');
+    result.sentAt = date instanceof Date && !Number.isNaN(date.getTime()) ? date : null;
+    const rp = bracketed(h.get('return-path'));
+    result.envelopeSender = rp === null ? null : isPlausibleAddress(rp) ? rp.toLowerCase() : '';
+  });
+  parser.on('data', (data: any) => {
+    if (data.type === 'text') {
+      if (typeof data.text === 'string') result.text = sanitizeText(data.text, MAX_TEXT_CHARS);
+      if (typeof data.html === 'string') result.html = sanitizeText(data.html, MAX_TEXT_CHARS);
+      return;
+    }
+    if (data.type !== 'attachment') return;
+    const partIndex = parts++;
+    if (parts > budgets.mimeParts) {
+      data.content.resume();
+      data.release();
+      fail(new BudgetExceeded(`more than ${budgets.mimeParts} attachments`));
+      return;
+    }
+    pending.push(
+      saveAttachment(data, partIndex, attachmentsDir, attachmentsRel, budgets.attachmentBytes).then(
+        (a) => void result.attachments.push(a),
+        (err) => fail(err),
+      ),
+    );
+  });
+
+  const timer = setTimeout(
+    () => fail(new BudgetExceeded(`parsing took longer than ${Math.round(budgets.parseMs / 1000)} s`)),
+    budgets.parseMs,
+  );
+  try {
+    await pipeline(input, parser);
+  } catch (err) {
+    if (!failure) {
+      const e = err as NodeJS.ErrnoException;
+      failure =
+        e.code === 'EMAXLEN'
+          ? new BudgetExceeded('too many MIME parts or a header block too large for the parser')
+          : (err as Error);
+    }
+  } finally {
+    clearTimeout(timer);
+  }
+  await Promise.allSettled(pending);
+  if (failure) throw failure;
+  result.attachments.sort((a, b) => a.partIndex - b.partIndex);
+  return result;
+}
+
+async function saveAttachment(
+  data: any,
+  partIndex: number,
+  dir: string,
+  relDir: string,
+  cap: number,
+): Promise<ParsedAttachment> {
+  await fsp.mkdir(dir, { recursive: true, mode: 0o700 });
+  const finalName = `${partIndex}.bin`;
+  const tmp = path.join(dir, `.${partIndex}.tmp`);
+  const hash = createHash('sha256');
+  let size = 0;
+  let kept = 0;
+  const out = fs.createWriteStream(tmp, { mode: 0o600 });
+  try {
+    await pipeline(
+      data.content,
+      new Writable({
+        write(chunk: Buffer, _enc, cb) {
+          size += chunk.length;
+          const room = cap - kept;
+          if (room <= 0) return cb(); // keep draining: the parser waits for the stream to end
+          const part = chunk.length > room ? chunk.subarray(0, room) : chunk;
+          kept += part.length;
+          hash.update(part);
+          if (!out.write(part)) out.once('drain', () => cb());
+          else cb();
+        },
+        final(cb) {
+          out.end(cb);
+        },
+      }),
+    );
+    await new Promise<void>((resolve, reject) => {
+      if (out.closed) return resolve();
+      out.once('close', resolve);
+      out.once('error', reject);
+    });
+    await fsp.rename(tmp, path.join(dir, finalName));
+  } catch (err) {
+    out.destroy();
+    await fsp.rm(tmp, { force: true });
+    throw err;
+  } finally {
+    data.release();
+  }
+  return {
+    partIndex,
+    filename: sanitizeFilename(data.filename),
+    contentType: sanitizeText(String(data.contentType ?? 'application/octet-stream').toLowerCase(), 200),
+    disposition: data.contentDisposition ? sanitizeText(String(data.contentDisposition), 50) : null,
+    contentId: data.contentId ? sanitizeText(String(data.contentId), 998) : null,
+    size: kept,
+    sha256: hash.digest('hex'),
+    relPath: path.join(relDir, finalName),
+    truncated: size > cap,
+  };
+}

@@ -1,0 +1,138 @@
+// Durable storage of raw messages: the fsynced files are the record (PGlite runs without fsync).
+// Write order: bytes to raw/tmp (hashing on the way), fsync; a sidecar with the source, fsynced; both renamed
+// into raw/<day>/; directory fsynced. A crash leaves either nothing visible (tmp is swept on start) or a
+// complete file that recovery ingests again if its row is missing.
+import fs from 'node:fs';
+import fsp from 'node:fs/promises';
+import path from 'node:path';
+import { createHash, randomUUID } from 'node:crypto';
+import { pipeline } from 'node:stream/promises';
+import { Transform, type Readable } from 'node:stream';
+
+export interface RawMeta {
+  source: string;
+  origin: string;
+  receivedAt: string;
+  /** Set when only part of the message was kept (over the size budget): the size it announced or had. */
+  truncatedFrom?: number;
+}
+
+export interface StoredRaw {
+  relPath: string;
+  sha256: string;
+  size: number;
+  /** False when the message was larger than the cap: only the first maxBytes are kept. */
+  complete: boolean;
+}
+
+export interface RawStore {
+  root: string;
+  write(body: Readable, meta: RawMeta, maxBytes: number): Promise<StoredRaw>;
+  remove(relPath: string): Promise<void>;
+  absolute(relPath: string): string;
+  sweepTmp(): Promise<number>;
+  /** Every stored raw file with its sidecar, for recovery. */
+  list(): AsyncGenerator<{ relPath: string; meta: RawMeta }>;
+}
+
+async function fsyncDir(dir: string): Promise<void> {
+  const fh = await fsp.open(dir, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+/** Counts, hashes and caps bytes in one pass. Bytes past the cap are read and dropped, so the source drains. */
+function meter(maxBytes: number) {
+  const hash = createHash('sha256');
+  const state = { seen: 0, kept: 0 };
+  const t = new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      state.seen += chunk.length;
+      const room = maxBytes - state.kept;
+      if (room <= 0) return cb();
+      const part = chunk.length > room ? chunk.subarray(0, room) : chunk;
+      state.kept += part.length;
+      hash.update(part);
+      cb(null, part);
+    },
+  });
+  return { t, state, digest: () => hash.digest('hex') };
+}
+
+export function makeRawStore(dataDir: string): RawStore {
+  const root = path.join(dataDir, 'raw');
+  const tmpDir = path.join(root, 'tmp');
+  fs.mkdirSync(tmpDir, { recursive: true, mode: 0o700 });
+
+  return {
+    root,
+    absolute: (rel) => path.join(dataDir, rel),
+
+    async write(body, meta, maxBytes) {
+      const id = randomUUID();
+      const tmpFile = path.join(tmpDir, `${id}.eml`);
+      const m = meter(maxBytes);
+      try {
+        await pipeline(body, m.t, fs.createWriteStream(tmpFile, { flags: 'wx', mode: 0o600 }));
+        const fh = await fsp.open(tmpFile, 'r+');
+        try {
+          await fh.sync();
+        } finally {
+          await fh.close();
+        }
+      } catch (err) {
+        await fsp.rm(tmpFile, { force: true });
+        throw err;
+      }
+      const complete = m.state.seen <= maxBytes && meta.truncatedFrom === undefined;
+      const fullMeta: RawMeta = complete ? meta : { ...meta, truncatedFrom: meta.truncatedFrom ?? m.state.seen };
+
+      const day = meta.receivedAt.slice(0, 10);
+      const dir = path.join(root, day);
+      await fsp.mkdir(dir, { recursive: true, mode: 0o700 });
+      const tmpMeta = path.join(tmpDir, `${id}.json`);
+      const fhm = await fsp.open(tmpMeta, 'wx', 0o600);
+      await fhm.writeFile(JSON.stringify(fullMeta));
+      await fhm.sync();
+      await fhm.close();
+      await fsp.rename(tmpMeta, path.join(dir, `${id}.json`));
+      await fsp.rename(tmpFile, path.join(dir, `${id}.eml`));
+      await fsyncDir(dir);
+      return { relPath: path.join('raw', day, `${id}.eml`), sha256: m.digest(), size: m.state.kept, complete };
+    },
+
+    async remove(relPath) {
+      const abs = path.join(dataDir, relPath);
+      await fsp.rm(abs, { force: true });
+      await fsp.rm(abs.replace(/\.eml$/, '.json'), { force: true });
+    },
+
+    async sweepTmp() {
+      const names = await fsp.readdir(tmpDir);
+      await Promise.all(names.map((n) => fsp.rm(path.join(tmpDir, n), { force: true })));
+      return names.length;
+    },
+
+    async *list() {
+      const days = (await fsp.readdir(root, { withFileTypes: true })).filter((d) => d.isDirectory() && d.name !== 'tmp');
+      for (const d of days.sort((a, b) => a.name.localeCompare(b.name))) {
+        const dir = path.join(root, d.name);
+        for (const name of (await fsp.readdir(dir)).sort()) {
+          if (!name.endsWith('.json')) continue;
+          const eml = path.join(dir, name.replace(/\.json$/, '.eml'));
+          const sidecar = path.join(dir, name);
+          if (!fs.existsSync(eml)) {
+            // The sidecar is renamed first; without its .eml it belongs to a write that never finished.
+            await fsp.rm(sidecar, { force: true });
+            continue;
+          }
+          const meta = JSON.parse(await fsp.readFile(sidecar, 'utf8')) as RawMeta;
+          yield { relPath: path.join('raw', d.name, name.replace(/\.json$/, '.eml')), meta };
+        }
+      }
+    },
+  };
+}

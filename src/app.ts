@@ -1,0 +1,56 @@
+// The composition root: the one place that builds adapters from the Config and wires the stages.
+import path from 'node:path';
+import type { Config } from './config.ts';
+import { makeLogger, type Log } from './adapters/logger.ts';
+import { migrateDb, openDb, type Db } from './db/client.ts';
+import { makeRawStore, type RawStore } from './adapters/raw-store.ts';
+import { makeDropFolder } from './adapters/maildir.ts';
+import { makeImapInbox } from './adapters/imap.ts';
+import type { Clock, Inbox } from './domain.ts';
+import { systemClock } from './domain.ts';
+import type { IngestDeps } from './pipeline/ingest.ts';
+
+export interface App {
+  config: Readonly<Config>;
+  log: Log;
+  db: Db;
+  rawStore: RawStore;
+  clock: Clock;
+  deps: IngestDeps;
+  makeInbox(): Inbox;
+  close(): Promise<void>;
+}
+
+export interface AppOptions {
+  log?: Log;
+  clock?: Clock;
+  /** Tests pass a PGlite restored from a template. */
+  pglite?: import('@electric-sql/pglite').PGlite;
+}
+
+export async function makeApp(config: Readonly<Config>, opts: AppOptions = {}): Promise<App> {
+  const log = opts.log ?? makeLogger(config.logLevel);
+  const db = await openDb({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, log, pglite: opts.pglite });
+  try {
+    await migrateDb(db);
+  } catch (err) {
+    await db.close();
+    throw err;
+  }
+  const rawStore = makeRawStore(config.dataDir);
+  const clock = opts.clock ?? systemClock;
+  const deps: IngestDeps = { db, rawStore, limits: config.campaign.limits, log, clock };
+  return {
+    config,
+    log,
+    db,
+    rawStore,
+    clock,
+    deps,
+    makeInbox() {
+      if (config.imap) return makeImapInbox(deps, config.imap);
+      return makeDropFolder(deps, path.join(config.dataDir, 'inbox'), config.inboxPollSeconds);
+    },
+    close: () => db.close(),
+  };
+}

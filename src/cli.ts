@@ -1,0 +1,121 @@
+// argv -> commands. No logic of its own: every command is a call into app/pipeline/db.
+import { Command, CommanderError, Option } from 'commander';
+import { loadConfig } from './config.ts';
+import { makeApp, type App } from './app.ts';
+import { exitCodeOf, errorMessage, IntakeError } from './errors.ts';
+import { makeLogger } from './adapters/logger.ts';
+import { runDaemon, runOnce } from './pipeline/daemon.ts';
+import { importPaths } from './pipeline/import.ts';
+import { listMessages } from './db/messages.ts';
+import { renderMessages, messageJson } from './cli/render.ts';
+import { runDoctor } from './cli/doctor.ts';
+import { onShutdown } from './runtime/shutdown.ts';
+
+async function withApp<T>(fn: (app: App) => Promise<T>): Promise<T> {
+  const config = loadConfig();
+  const app = await makeApp(config, { log: makeLogger(config.logLevel) });
+  try {
+    return await fn(app);
+  } finally {
+    await app.close();
+  }
+}
+
+function out(text: string) {
+  process.stdout.write(text.endsWith('\n') ? text : text + '\n');
+}
+
+export function buildCli(): Command {
+  const program = new Command('intake')
+    .description('campaign-intake: turns the coalition inbox into stories, videos, acknowledgements and digests')
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride();
+
+  program
+    .command('run')
+    .description('run the daemon: watch the inbox, store and process every message; stops on SIGINT/SIGTERM')
+    .option('--once', 'take every message now in the inbox, process it, then exit')
+    .action(async (opts: { once?: boolean }) => {
+      await withApp(async (app) => {
+        const ac = new AbortController();
+        const off = onShutdown(app.log, () => ac.abort());
+        try {
+          if (opts.once) {
+            const r = await runOnce(app, ac.signal);
+            app.log.info({ ...r.inbox, ...r.parse }, 'pass complete');
+          } else {
+            await runDaemon(app, ac.signal);
+          }
+        } finally {
+          off();
+        }
+      });
+    });
+
+  program
+    .command('import')
+    .description('take .eml files, folders, Maildir folders and mbox files into the pipeline')
+    .argument('<path...>', 'files or folders')
+    .action(async (paths: string[]) => {
+      await withApp(async (app) => {
+        const s = await importPaths(app, paths, { progress: Boolean(process.stderr.isTTY) });
+        out(
+          `imported ${s.total}: stored ${s.stored}, duplicates ${s.duplicates}, quarantined ${s.quarantined}` +
+            (s.failed ? `, failed ${s.failed}` : ''),
+        );
+        if (s.failed) process.exitCode = 1;
+      });
+    });
+
+  program
+    .command('messages')
+    .description('list stored messages')
+    .option('--json', 'print one JSON document')
+    .action(async (opts: { json?: boolean }) => {
+      await withApp(async (app) => {
+        const rows = await listMessages(app.db.orm);
+        if (opts.json) out(JSON.stringify(rows.map(messageJson), null, 2));
+        else out(renderMessages(rows));
+      });
+    });
+
+  const db = program.command('db').description('database maintenance');
+  db.command('migrate')
+    .description('apply migrations (the daemon also does this on start)')
+    .action(async () => {
+      await withApp(async () => out('migrations applied'));
+    });
+
+  program
+    .command('doctor')
+    .description('check configuration, database, inbox, outgoing mail, ffmpeg and disk space; say what to fix')
+    .addOption(new Option('--json', 'print one JSON document'))
+    .action(async (opts: { json?: boolean }) => {
+      const ok = await runDoctor({ json: Boolean(opts.json), print: out });
+      if (!ok) process.exitCode = 1;
+    });
+
+  return program;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const program = buildCli();
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return Number(process.exitCode ?? 0);
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // --help and --version end here too, with exit code 0.
+      return err.exitCode === 0 ? 0 : 2;
+    }
+    const code = exitCodeOf(err);
+    process.stderr.write(`intake: ${errorMessage(err)}\n`);
+    if (!(err instanceof IntakeError) && process.env.LOG_LEVEL === 'debug') console.error(err);
+    return code;
+  }
+}
+
+const isEntry = process.argv[1] && /(?:^|[\\/])(?:cli\.ts|intake(?:\.js)?)$/.test(process.argv[1]);
+if (isEntry) {
+  main(process.argv.slice(2)).then((code) => process.exit(code));
+}

@@ -1,0 +1,113 @@
+// `intake doctor`: every check says what it found and, when something is wrong, what to do about it.
+import fs from 'node:fs';
+import path from 'node:path';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { loadConfig, type Config } from '../config.ts';
+import { makeApp } from '../app.ts';
+import { silentLogger } from '../adapters/logger.ts';
+import { errorMessage } from '../errors.ts';
+import { countByStatus } from '../db/messages.ts';
+
+const run = promisify(execFile);
+
+interface Check {
+  name: string;
+  ok: boolean;
+  detail: string;
+  fix?: string;
+}
+
+async function ffmpegCheck(config: Config): Promise<Check> {
+  const bin = config.ffmpegPath ?? 'ffmpeg';
+  try {
+    const { stdout } = await run(bin, ['-hide_banner', '-version'], { timeout: 10_000 });
+    return { name: 'ffmpeg', ok: true, detail: `${bin}: ${stdout.split('\n')[0]}` };
+  } catch (err) {
+    return {
+      name: 'ffmpeg',
+      ok: false,
+      detail: `${bin} could not be run: ${errorMessage(err)}`,
+      fix: 'install ffmpeg (apt-get install ffmpeg) or set FFMPEG_PATH',
+    };
+  }
+}
+
+function diskCheck(dir: string): Check {
+  try {
+    fs.mkdirSync(dir, { recursive: true });
+    const st = fs.statfsSync(dir);
+    const freeGb = (st.bavail * st.bsize) / 1024 ** 3;
+    const ok = freeGb >= 2;
+    return {
+      name: 'disk',
+      ok,
+      detail: `${freeGb.toFixed(1)} GB free under ${dir}`,
+      fix: ok ? undefined : 'free some space: videos and raw mail need room (2 GB at least)',
+    };
+  } catch (err) {
+    return { name: 'disk', ok: false, detail: errorMessage(err), fix: 'check INTAKE_DATA_DIR' };
+  }
+}
+
+export async function runDoctor(o: { json: boolean; print: (s: string) => void }): Promise<boolean> {
+  const checks: Check[] = [];
+  let config: Readonly<Config> | null = null;
+  try {
+    config = loadConfig();
+    checks.push({ name: 'configuration', ok: true, detail: `campaign "${config.campaign.name}" from ${config.campaignPath}` });
+  } catch (err) {
+    checks.push({ name: 'configuration', ok: false, detail: errorMessage(err), fix: 'correct the setting named above' });
+  }
+  if (config) {
+    try {
+      const app = await makeApp(config, { log: silentLogger });
+      try {
+        const counts = await countByStatus(app.db.orm);
+        checks.push({
+          name: 'database',
+          ok: true,
+          detail: `${app.db.kind === 'postgres' ? 'PostgreSQL (DATABASE_URL)' : `embedded PGlite in ${path.join(config.dataDir, 'db')}${app.db.kind === 'pglite-client' ? ', served by the running daemon' : ''}`}; migrations applied; messages: ${JSON.stringify(counts)}`,
+        });
+        const inbox = app.makeInbox();
+        try {
+          checks.push({ name: 'inbox', ok: true, detail: await inbox.check() });
+        } catch (err) {
+          checks.push({
+            name: 'inbox',
+            ok: false,
+            detail: errorMessage(err),
+            fix: config.imap ? 'check IMAP_URL (host, port, user, password) and that the server is reachable' : 'check INTAKE_DATA_DIR',
+          });
+        } finally {
+          await inbox.close();
+        }
+      } finally {
+        await app.close();
+      }
+    } catch (err) {
+      checks.push({
+        name: 'database',
+        ok: false,
+        detail: errorMessage(err),
+        fix: config.databaseUrl ? 'check DATABASE_URL and that PostgreSQL is running' : `check ${config.dataDir}/db`,
+      });
+    }
+    checks.push({
+      name: 'outgoing mail',
+      ok: true,
+      detail: config.smtpUrl ? `SMTP at ${new URL(config.smtpUrl).host}` : `no SMTP_URL: mail is written as .eml files under ${path.join(config.dataDir, 'sent')}`,
+    });
+    checks.push(await ffmpegCheck(config));
+    checks.push(diskCheck(config.dataDir));
+  }
+  const ok = checks.every((c) => c.ok);
+  if (o.json) o.print(JSON.stringify({ ok, checks }, null, 2));
+  else
+    o.print(
+      checks
+        .map((c) => `${c.ok ? 'ok  ' : 'FAIL'}  ${c.name}: ${c.detail}${c.fix ? `\n      -> ${c.fix}` : ''}`)
+        .join('\n'),
+    );
+  return ok;
+}

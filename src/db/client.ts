@@ -1,0 +1,128 @@
+// Database access for every command. One code path: drizzle over node-postgres.
+// - DATABASE_URL set: a pg pool to that server.
+// - unset: the embedded PGlite under <data>/db. PGlite admits one process, so the first process to open it
+//   takes a lock file and serves it on a Unix socket (pglite-socket speaks the Postgres protocol, and its
+//   multiplexer keeps one client's transaction whole); every other process (`intake messages` while the
+//   daemon runs) connects to that socket with pg.
+import fs from 'node:fs';
+import path from 'node:path';
+import pg from 'pg';
+import { drizzle, type NodePgDatabase } from 'drizzle-orm/node-postgres';
+import { migrate } from 'drizzle-orm/node-postgres/migrator';
+import * as schema from './schema.ts';
+import { MIGRATIONS_DIR } from '../config.ts';
+import { IntakeError } from '../errors.ts';
+import { acquireLock, type LockInfo } from '../adapters/lockfile.ts';
+import type { Log } from '../adapters/logger.ts';
+
+export type Orm = NodePgDatabase<typeof schema>;
+export type DbKind = 'postgres' | 'pglite-owner' | 'pglite-client';
+
+export interface Db {
+  orm: Orm;
+  pool: pg.Pool;
+  kind: DbKind;
+  close(): Promise<void>;
+}
+
+export interface OpenDbOptions {
+  databaseUrl?: string;
+  dataDir: string;
+  log: Log;
+  poolSize?: number;
+  /** Tests hand in a ready PGlite (restored from a template) instead of opening <data>/db. */
+  pglite?: import('@electric-sql/pglite').PGlite;
+}
+
+// BIGINT (int8) as number: ids and sizes stay far below 2^53.
+pg.types.setTypeParser(20, (v) => Number(v));
+
+function makePool(config: pg.PoolConfig, log: Log): pg.Pool {
+  const pool = new pg.Pool({ connectionTimeoutMillis: 15_000, ...config });
+  // An idle client losing its connection (server restart) must not crash the process.
+  pool.on('error', (err) => log.warn({ err: err.message }, 'database connection lost'));
+  return pool;
+}
+
+function wrap(pool: pg.Pool, kind: DbKind, onClose: () => Promise<void> = async () => {}): Db {
+  let closed = false;
+  return {
+    orm: drizzle(pool, { schema }),
+    pool,
+    kind,
+    async close() {
+      if (closed) return;
+      closed = true;
+      await pool.end().catch(() => {});
+      await onClose();
+    },
+  };
+}
+
+export async function openDb(opts: OpenDbOptions): Promise<Db> {
+  if (opts.databaseUrl) {
+    return wrap(makePool({ connectionString: opts.databaseUrl, max: opts.poolSize ?? 8 }, opts.log), 'postgres');
+  }
+  if (opts.pglite) return servePglite(opts.pglite, fs.mkdtempSync(path.join(opts.dataDir, '.pg-')), opts, null);
+
+  const dbDir = path.join(opts.dataDir, 'db');
+  const runDir = path.join(opts.dataDir, 'run');
+  fs.mkdirSync(runDir, { recursive: true, mode: 0o700 });
+  const lock = acquireLock(path.join(opts.dataDir, 'db.lock'));
+  if (lock.held) {
+    return wrap(makePool(socketPoolConfig(lock.info.socketDir, opts.poolSize ?? 4), opts.log), 'pglite-client');
+  }
+  try {
+    const { PGlite } = await import('@electric-sql/pglite');
+    const pglite = await PGlite.create({ dataDir: dbDir });
+    return await servePglite(pglite, runDir, opts, lock);
+  } catch (err) {
+    lock.release();
+    throw new IntakeError('DB', `cannot open the embedded database in ${dbDir}: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+function socketPoolConfig(socketDir: string, max: number): pg.PoolConfig {
+  // pg connects to <host>/.s.PGSQL.<port> when host is a directory.
+  return { host: socketDir, port: 5432, user: 'postgres', database: 'postgres', max };
+}
+
+async function servePglite(
+  pglite: import('@electric-sql/pglite').PGlite,
+  socketDir: string,
+  opts: OpenDbOptions,
+  lock: ReturnType<typeof acquireLock> | null,
+): Promise<Db> {
+  const { PGLiteSocketServer } = await import('@electric-sql/pglite-socket');
+  const socketPath = path.join(socketDir, '.s.PGSQL.5432');
+  fs.rmSync(socketPath, { force: true });
+  const server = new PGLiteSocketServer({ db: pglite, path: socketPath, maxConnections: 32 });
+  await server.start();
+  fs.chmodSync(socketPath, 0o600);
+  if (lock && !lock.held) lock.publish({ socketDir } satisfies Partial<LockInfo>);
+  const pool = makePool(socketPoolConfig(socketDir, opts.poolSize ?? 4), opts.log);
+  return wrap(pool, 'pglite-owner', async () => {
+    await server.stop().catch(() => {});
+    await pglite.close().catch(() => {});
+    fs.rmSync(socketPath, { force: true });
+    if (lock && !lock.held) lock.release();
+    else if (!lock) fs.rmSync(socketDir, { recursive: true, force: true });
+  });
+}
+
+/** Applies migrations/ (idempotent). On a shared server an advisory lock keeps two starters from racing. */
+export async function migrateDb(db: Db): Promise<void> {
+  const client = await db.pool.connect();
+  try {
+    await client.query('SELECT pg_advisory_lock(727001)');
+    try {
+      await migrate(drizzle(client, { schema }), { migrationsFolder: MIGRATIONS_DIR });
+    } finally {
+      await client.query('SELECT pg_advisory_unlock(727001)');
+    }
+  } catch (err) {
+    throw new IntakeError('DB', `database migration failed: ${(err as Error).message}`, { cause: err });
+  } finally {
+    client.release();
+  }
+}

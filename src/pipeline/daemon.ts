@@ -1,0 +1,72 @@
+// `intake run`: the inbox loop (drain, then wait for IDLE / a file watch / the poll interval) and the processing
+// loop (parse what is stored), both runLoop-shaped so an error never ends the daemon.
+import type { App } from '../app.ts';
+import { recoverRaw } from './ingest.ts';
+import { parsePending } from './parse.ts';
+import { abortableDelay, runLoop } from '../runtime/loop.ts';
+import type { IngestCounts } from '../domain.ts';
+
+export interface RunResult {
+  inbox: IngestCounts;
+  parse: { parsed: number; quarantined: number; retry: number };
+}
+
+/** One full pass: recover, take every message now in the inbox, process it; then return. */
+export async function runOnce(app: App, signal: AbortSignal): Promise<RunResult> {
+  await recoverRaw(app.deps);
+  const inbox = app.makeInbox();
+  try {
+    const counts = await inbox.drain(signal);
+    const parse = await parsePending(app.deps, { signal });
+    return { inbox: counts, parse };
+  } finally {
+    await inbox.close();
+  }
+}
+
+export async function runDaemon(app: App, signal: AbortSignal): Promise<void> {
+  const { log } = app;
+  await recoverRaw(app.deps);
+  const inbox = app.makeInbox();
+  log.info({ inbox: inbox.kind, db: app.db.kind }, 'daemon started');
+
+  let kick: (() => void) | null = null;
+  const wakeProcessing = () => kick?.();
+
+  const inboxLoop = runLoop({
+    name: 'inbox',
+    log,
+    signal,
+    step: async (s) => {
+      const c = await inbox.drain(s);
+      if (c.stored || c.quarantined) {
+        log.info({ ...c }, 'inbox drained');
+        wakeProcessing();
+      }
+    },
+    wait: (s) => inbox.waitForMail(s),
+  });
+
+  const processLoop = runLoop({
+    name: 'process',
+    log,
+    signal,
+    step: async (s) => {
+      const c = await parsePending(app.deps, { signal: s });
+      if (c.parsed || c.quarantined) log.info({ ...c }, 'messages processed');
+    },
+    wait: async (s) => {
+      const ac = new AbortController();
+      const stop = () => ac.abort();
+      s.addEventListener('abort', stop, { once: true });
+      kick = stop;
+      await abortableDelay(30_000, ac.signal);
+      kick = null;
+      s.removeEventListener('abort', stop);
+    },
+  });
+
+  await Promise.all([inboxLoop, processLoop]);
+  await inbox.close();
+  log.info('daemon stopped');
+}

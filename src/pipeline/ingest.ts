@@ -1,0 +1,115 @@
+// Stage 1: store first. Raw bytes are made durable, then the row is committed (with the inbox checkpoint when
+// the source has one, in the same transaction). Identity is (origin, sha256), so a replay stores nothing twice.
+import type { Readable } from 'node:stream';
+import type { Db } from '../db/client.ts';
+import { allRawPaths, insertMessage, type Tx } from '../db/messages.ts';
+import type { RawMeta, RawStore } from '../adapters/raw-store.ts';
+import type { Limits } from '../config.ts';
+import type { Log } from '../adapters/logger.ts';
+import { failpoint } from '../runtime/failpoints.ts';
+
+export interface IngestDeps {
+  db: Db;
+  rawStore: RawStore;
+  limits: Limits;
+  log: Log;
+  clock?: { now(): Date };
+}
+
+export interface Incoming {
+  source: string;
+  origin: string;
+  receivedAt?: Date;
+  /** The size announced before download (IMAP RFC822.SIZE); over the budget only the headers are fetched. */
+  announcedSize?: number;
+}
+
+export type IngestOutcome =
+  | { status: 'stored'; id: number; quarantined: boolean }
+  | { status: 'duplicate'; id: number };
+
+function quarantineReasonFor(meta: RawMeta, limits: Limits): string | undefined {
+  if (meta.truncatedFrom === undefined) return undefined;
+  const mb = (n: number) => `${Math.round(n / 1024 / 1024)} MB`;
+  return `message is ${mb(meta.truncatedFrom)}, larger than the ${mb(limits.messageBytes)} limit (only the start is kept)`;
+}
+
+/**
+ * Stores one message. `inTx` runs inside the transaction that inserts the row (the IMAP checkpoint advances
+ * there), whether the message is new or a duplicate.
+ */
+export async function ingestMessage(
+  deps: IngestDeps,
+  incoming: Incoming,
+  body: Readable,
+  inTx?: (tx: Tx) => Promise<void>,
+): Promise<IngestOutcome> {
+  const receivedAt = incoming.receivedAt ?? deps.clock?.now() ?? new Date();
+  const meta: RawMeta = { source: incoming.source, origin: incoming.origin, receivedAt: receivedAt.toISOString() };
+  if (incoming.announcedSize !== undefined && incoming.announcedSize > deps.limits.messageBytes)
+    meta.truncatedFrom = incoming.announcedSize;
+  const raw = await deps.rawStore.write(body, meta, deps.limits.messageBytes);
+  if (!raw.complete && meta.truncatedFrom === undefined) meta.truncatedFrom = raw.size + 1;
+  failpoint('ingest.after-raw');
+  return commitRaw(deps, meta, raw, inTx);
+}
+
+async function commitRaw(
+  deps: IngestDeps,
+  meta: RawMeta,
+  raw: { relPath: string; sha256: string; size: number; complete: boolean },
+  inTx?: (tx: Tx) => Promise<void>,
+): Promise<IngestOutcome> {
+  const result = await deps.db.orm.transaction(async (tx) => {
+    const r = await insertMessage(tx, {
+      source: meta.source,
+      origin: meta.origin,
+      sha256: raw.sha256,
+      size: raw.size,
+      rawPath: raw.relPath,
+      rawComplete: raw.complete,
+      receivedAt: new Date(meta.receivedAt),
+      quarantineReason: quarantineReasonFor(meta, deps.limits),
+    });
+    if (inTx) await inTx(tx);
+    return r;
+  });
+  failpoint('ingest.after-commit');
+  if (!result.created) {
+    await deps.rawStore.remove(raw.relPath);
+    deps.log.debug({ id: result.id }, 'duplicate message');
+    return { status: 'duplicate', id: result.id };
+  }
+  deps.log.info({ id: result.id, size: raw.size }, 'message stored');
+  return { status: 'stored', id: result.id, quarantined: meta.truncatedFrom !== undefined };
+}
+
+/**
+ * On start: sweep unfinished writes, and ingest again every durable raw file that has no row (the embedded
+ * database runs without fsync, so after a power cut the files are the record).
+ */
+export async function recoverRaw(deps: IngestDeps): Promise<{ swept: number; recovered: number }> {
+  const swept = await deps.rawStore.sweepTmp();
+  const known = await allRawPaths(deps.db.orm);
+  let recovered = 0;
+  const { createHash } = await import('node:crypto');
+  const { createReadStream } = await import('node:fs');
+  for await (const { relPath, meta } of deps.rawStore.list()) {
+    if (known.has(relPath)) continue;
+    const hash = createHash('sha256');
+    let size = 0;
+    for await (const chunk of createReadStream(deps.rawStore.absolute(relPath))) {
+      hash.update(chunk as Buffer);
+      size += (chunk as Buffer).length;
+    }
+    const out = await commitRaw(deps, meta, {
+      relPath,
+      sha256: hash.digest('hex'),
+      size,
+      complete: meta.truncatedFrom === undefined,
+    });
+    if (out.status === 'stored') recovered++;
+  }
+  if (swept || recovered) deps.log.info({ swept, recovered }, 'raw store recovered');
+  return { swept, recovered };
+}
