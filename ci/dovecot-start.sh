@@ -133,8 +133,10 @@ fi
 # ---- start -------------------------------------------------------------------
 [ -f "$LOG" ] && mv -f "$LOG" "$LOG.1"
 : > "$LOG"
-if ! out="$(dovecot -c "$CONF" 2>&1)"; then
-  echo "$out" >&2
+# Dovecot's master keeps its stderr open for good, so never run it inside $(...)
+# or a pipe: give it a file instead (otherwise the caller waits for EOF forever).
+if ! dovecot -c "$CONF" </dev/null >/dev/null 2>"$DOVECOT_DIR/dovecot.stderr"; then
+  cat "$DOVECOT_DIR/dovecot.stderr" >&2
   log_tail
   die "dovecot -c $CONF failed to start"
 fi
@@ -143,7 +145,8 @@ fi
 greeting=""
 deadline=$(( SECONDS + TIMEOUT ))
 while :; do
-  if exec 3<>"/dev/tcp/127.0.0.1/$DOVECOT_PORT" 2>/dev/null; then
+  # (the braces matter: `exec 3<>... 2>/dev/null` would silence this script's stderr for good)
+  if { exec 3<>"/dev/tcp/127.0.0.1/$DOVECOT_PORT"; } 2>/dev/null; then
     if IFS= read -r -t 3 greeting <&3 && [[ "$greeting" == "* OK"* ]]; then
       break
     fi

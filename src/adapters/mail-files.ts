@@ -7,13 +7,23 @@ import path from 'node:path';
 import type { ImportEntry } from '../domain.ts';
 
 const FROM_ = Buffer.from('From ');
+const PREFIX = 256;
+// "From sender@example.org Tue Dec  8 10:00:00 2026": a body line "From the heart..." after an empty line,
+// which mbox writers should have escaped but often did not, is not mistaken for a separator.
+const FROM_LINE = /^From \S+ +.*\d{1,2}:\d{2}/;
+
+function isFromLine(prefix: Buffer): boolean {
+  return prefix.subarray(0, 5).equals(FROM_) && FROM_LINE.test(prefix.toString('latin1'));
+}
 
 async function startsWithFrom(file: string): Promise<boolean> {
   const fh = await fsp.open(file, 'r');
   try {
-    const buf = Buffer.alloc(5);
-    const { bytesRead } = await fh.read(buf, 0, 5, 0);
-    return bytesRead === 5 && buf.equals(FROM_);
+    const buf = Buffer.alloc(PREFIX);
+    const { bytesRead } = await fh.read(buf, 0, PREFIX, 0);
+    const first = buf.subarray(0, bytesRead);
+    const nl = first.indexOf(0x0a);
+    return isFromLine(nl >= 0 ? first.subarray(0, nl) : first);
   } finally {
     await fh.close();
   }
@@ -28,14 +38,14 @@ export async function mboxRanges(file: string): Promise<Array<{ start: number; e
   const ranges: Array<{ start: number; end: number }> = [];
   let pos = 0; // absolute offset of the current chunk's first byte
   let lineStart = 0;
-  let prefix = Buffer.alloc(0); // first bytes of the current line, up to 5
+  let prefix = Buffer.alloc(0); // first bytes of the current line, up to PREFIX
   let prevLineLen = -1; // length of the previous line including its newline; -1 before the first line
   let prevEmpty = true;
   let msgStart = -1;
 
   const endLine = (nlPos: number) => {
     const len = nlPos + 1 - lineStart;
-    const isSep = prefix.equals(FROM_) && (lineStart === 0 || prevEmpty);
+    const isSep = (lineStart === 0 || prevEmpty) && isFromLine(prefix);
     if (isSep) {
       if (msgStart >= 0) ranges.push({ start: msgStart, end: lineStart - (prevLineLen > 0 ? prevLineLen : 0) });
       msgStart = nlPos + 1;
@@ -49,8 +59,8 @@ export async function mboxRanges(file: string): Promise<Array<{ start: number; e
   for await (const chunk of fs.createReadStream(file, { highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>) {
     let i = 0;
     while (i < chunk.length) {
-      if (prefix.length < 5) {
-        const take = Math.min(5 - prefix.length, chunk.length - i);
+      if (prefix.length < PREFIX) {
+        const take = Math.min(PREFIX - prefix.length, chunk.length - i);
         const slice = chunk.subarray(i, i + take);
         const nlInSlice = slice.indexOf(0x0a);
         if (nlInSlice >= 0) {
