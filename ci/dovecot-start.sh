@@ -147,7 +147,7 @@ deadline=$(( SECONDS + TIMEOUT ))
 while :; do
   # (the braces matter: `exec 3<>... 2>/dev/null` would silence this script's stderr for good)
   if { exec 3<>"/dev/tcp/127.0.0.1/$DOVECOT_PORT"; } 2>/dev/null; then
-    if IFS= read -r -t 3 greeting <&3 && [[ "$greeting" == "* OK"* ]]; then
+    if IFS= read -r -t 1 greeting <&3 && [[ "$greeting" == "* OK"* ]]; then
       break
     fi
     exec 3>&- 3<&- || true

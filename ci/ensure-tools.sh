@@ -32,3 +32,10 @@ if ! $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >"$log
     exit 1
   fi
 fi
+
+# On systemd hosts installing dovecot-imapd starts a system-wide Dovecot on 143/993 on
+# all interfaces. Tests use their own instance (ci/dovecot-start.sh), so switch it off.
+if [[ " ${missing[*]} " == *" dovecot-imapd "* ]] && [ -d /run/systemd/system ] \
+   && command -v systemctl >/dev/null 2>&1; then
+  $SUDO systemctl disable --now dovecot.service dovecot.socket >/dev/null 2>&1 || true
+fi

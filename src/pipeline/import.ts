@@ -3,7 +3,7 @@ import cliProgress from 'cli-progress';
 import { inArray, and, eq } from 'drizzle-orm';
 import type { App } from '../app.ts';
 import { findMessages } from '../adapters/mail-files.ts';
-import { ingestMessage } from './ingest.ts';
+import { ingestMessage, recoverRaw } from './ingest.ts';
 import { parsePending } from './parse.ts';
 import { messages } from '../db/schema.ts';
 import { errorMessage } from '../errors.ts';
@@ -18,6 +18,8 @@ export interface ImportSummary {
 }
 
 export async function importPaths(app: App, paths: string[], opts: { progress?: boolean } = {}): Promise<ImportSummary> {
+  // A previous import killed mid-way may have left durable raw files without rows: they count as stored.
+  await recoverRaw(app.deps);
   const entries = await findMessages(paths);
   const s: ImportSummary = { total: entries.length, stored: 0, duplicates: 0, quarantined: 0, failed: 0, ids: [] };
   const bar = opts.progress

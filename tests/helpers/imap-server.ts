@@ -34,8 +34,12 @@ export interface TestImapServer {
    * (RFC 3501 2.3.1.1); Dovecot does the same when a selected mailbox is deleted. Returns the new value.
    */
   resetUidValidity(mailbox: string): Promise<number>;
-  /** Destroys every client socket without a BYE, like a NAT timeout or a server crash. */
-  dropConnections(): void;
+  /**
+   * Destroys every client socket without a BYE. By default a FIN (server process gone): the client
+   * sees `close`, plus `error` ECONNRESET only if the kernel had unread client bytes. `reset: true`
+   * always sends RST, so `error` (ECONNRESET) then `close` is deterministic.
+   */
+  dropConnections(opts?: { reset?: boolean }): void;
   uidValidity(mailbox: string): number;
   /** UIDs currently in the mailbox, ascending. */
   uids(mailbox: string): number[];
@@ -225,8 +229,11 @@ export async function startTestImapServer(opts: TestImapServerOptions = {}): Pro
       return mb.uidvalidity;
     },
 
-    dropConnections() {
-      for (const conn of connections) conn.socket?.destroy();
+    dropConnections({ reset = false } = {}) {
+      for (const conn of connections) {
+        if (reset) conn.socket?.resetAndDestroy();
+        else conn.socket?.destroy();
+      }
     },
 
     uidValidity: (path) => mailbox(path).uidvalidity,
