@@ -1,0 +1,33 @@
+import { describe, expect, it } from 'vitest';
+import { backoffMs, runLoop } from '../../src/runtime/loop.ts';
+import { silentLogger } from '../../src/adapters/logger.ts';
+
+describe('backoff', () => {
+  it('doubles up to the cap, with jitter in the upper half', () => {
+    expect(backoffMs(1, 1000, 60_000, () => 0)).toBe(500);
+    expect(backoffMs(1, 1000, 60_000, () => 1)).toBe(1000);
+    expect(backoffMs(4, 1000, 60_000, () => 1)).toBe(8000);
+    expect(backoffMs(30, 1000, 60_000, () => 1)).toBe(60_000);
+    expect(backoffMs(30, 1000, 60_000, () => 0)).toBe(30_000);
+  });
+});
+
+describe('runLoop', () => {
+  it('survives errors and stops when aborted', async () => {
+    const ac = new AbortController();
+    let calls = 0;
+    await runLoop({
+      name: 'test',
+      log: silentLogger,
+      signal: ac.signal,
+      backoff: { baseMs: 1, capMs: 2 },
+      step: async () => {
+        calls++;
+        if (calls < 3) throw new Error('boom');
+        if (calls === 5) ac.abort();
+      },
+      wait: async () => {},
+    });
+    expect(calls).toBe(5);
+  });
+});
