@@ -12,6 +12,9 @@
 //    lines of the same command: a UID FETCH answered in the new numbering before the client heard of
 //    the EXPUNGE. UID FETCH/SEARCH now flush them first (RFC 3501 7.4.1 allows EXPUNGE during UID
 //    commands).
+//  - BODY[] (the whole message, which is all imapflow's download() asks for) went through hoodiecrow's
+//    MIME parser first; on 5 MB of 8-bit binary that parser takes over 10 s. It is answered from the
+//    raw bytes now, with the RFC 3501 `BODY[]<origin>` echo for partial fetches.
 // Hoodiecrow stores messages as "binary" (latin1) strings and writes them back with the same encoding,
 // so every byte value survives as long as we convert Buffers with latin1 too (never utf8).
 import { createRequire } from 'node:module';
@@ -94,8 +97,14 @@ interface HcConnection {
   processNotifications(data?: HcParsed): void;
 }
 type HcHandler = (conn: HcConnection, parsed: HcParsed, data: string, done: () => void) => void;
+interface HcFetchQuery {
+  section?: unknown[];
+  partial?: number[];
+}
+type HcFetchHandler = (conn: HcConnection, message: HcMessage, query: HcFetchQuery) => unknown;
 interface HcServer {
   server: Server;
+  fetchHandlers: Record<string, HcFetchHandler>;
   connectionHandlers: Array<(conn: HcConnection) => void>;
   getMailbox(path: string): HcMailbox | undefined;
   createMailbox(path: string): void;
@@ -109,6 +118,7 @@ interface HcServer {
 
 const require = createRequire(import.meta.url);
 const hoodiecrow = require('hoodiecrow-imap') as (options: object) => HcServer;
+const builtinFetch = require('hoodiecrow-imap/lib/commands/handlers/fetch.js') as Record<string, HcFetchHandler>;
 
 const toBinary = (raw: Buffer | string) => (typeof raw === 'string' ? Buffer.from(raw, 'utf8') : raw).toString('latin1');
 const text = (value: string) => [{ type: 'TEXT', value }];
@@ -150,6 +160,22 @@ function flushNotificationsBeforeUidCommands(server: HcServer) {
   }
 }
 
+function wholeMessageFromRaw(server: HcServer) {
+  for (const key of ['BODY', 'BODY.PEEK']) {
+    const builtin = builtinFetch[key];
+    server.fetchHandlers[key] = (conn, message, query) => {
+      if (!query.section || query.section.length) return builtin(conn, message, query);
+      let value = message.raw;
+      if (query.partial) {
+        const [start = 0, length] = query.partial;
+        value = value.slice(start, length === undefined ? undefined : start + length);
+        query.partial = [start];
+      }
+      return { type: 'LITERAL', value };
+    };
+  }
+}
+
 export async function startTestImapServer(opts: TestImapServerOptions = {}): Promise<TestImapServer> {
   const user = opts.user ?? 'intake';
   const pass = opts.pass ?? 'intake-secret';
@@ -167,6 +193,7 @@ export async function startTestImapServer(opts: TestImapServerOptions = {}): Pro
     },
   });
   flushNotificationsBeforeUidCommands(hc);
+  wholeMessageFromRaw(hc);
   for (const path of opts.mailboxes ?? []) {
     hc.createMailbox(path);
     mailbox(path).uidvalidity = initialValidity;
@@ -174,6 +201,9 @@ export async function startTestImapServer(opts: TestImapServerOptions = {}): Pro
 
   const connections = new Set<HcConnection>();
   hc.connectionHandlers.push((conn) => {
+    // Hoodiecrow writes each response line separately: with Nagle on, every tagged reply waited for the
+    // client's delayed ACK, ~40 ms per command and half a second per test for the connect sequence.
+    conn.socket?.setNoDelay(true);
     connections.add(conn);
     conn.socket?.once('close', () => connections.delete(conn));
   });
