@@ -22,7 +22,12 @@ import { failpoint } from '../runtime/failpoints.ts';
 
 const BATCH = 200;
 
-export function makeImapInbox(deps: IngestDeps, cfg: ImapConfig): Inbox {
+/** Test seams of our own: a point between SEARCH and FETCH, where other clients' expunges hurt most. */
+export interface ImapHooks {
+  afterSearch?: (uids: number[]) => Promise<void>;
+}
+
+export function makeImapInbox(deps: IngestDeps, cfg: ImapConfig, hooks: ImapHooks = {}): Inbox {
   const { log } = deps;
   const origin = `imap:${cfg.user}@${cfg.host}/${cfg.mailbox}`;
   let client: ImapFlow | null = null;
@@ -103,6 +108,7 @@ export function makeImapInbox(deps: IngestDeps, cfg: ImapConfig): Inbox {
       const uids = ((await c.search({ uid: `${last + 1}:*` }, { uid: true })) || []).filter((u) => u > last).sort((a, b) => a - b);
       if (!uids.length) break;
       const batch = uids.slice(0, BATCH);
+      await hooks.afterSearch?.(batch);
       const sizes = new Map<number, number>();
       for (const m of await c.fetchAll(batch.join(','), { uid: true, size: true }, { uid: true }))
         sizes.set(m.uid, m.size ?? 0);
@@ -155,6 +161,12 @@ export function makeImapInbox(deps: IngestDeps, cfg: ImapConfig): Inbox {
   }
 
   async function moveCommitted(c: ImapFlow, upTo: number) {
+    // Without MOVE or UIDPLUS a move ends in a plain EXPUNGE, which would also remove mail that other
+    // clients (staff) marked \Deleted: then we leave the mail where it is.
+    if (!c.capabilities.has('MOVE') && !c.capabilities.has('UIDPLUS')) {
+      log.warn({ folder: cfg.moveTo }, 'server has neither MOVE nor UIDPLUS: processed mail is not moved');
+      return;
+    }
     try {
       const left = ((await c.search({ uid: `1:${upTo}` }, { uid: true })) || []).filter((u) => u <= upTo);
       if (left.length) await c.messageMove(left.join(','), cfg.moveTo!, { uid: true });

@@ -2,7 +2,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { loadConfig } from '../../src/config.ts';
+import { DEFAULT_CAMPAIGN, loadConfig } from '../../src/config.ts';
 import { makeApp, type App } from '../../src/app.ts';
 import { silentLogger, makeLogger } from '../../src/adapters/logger.ts';
 import { freshPglite, freshPostgres, type Backend } from './db.ts';
@@ -62,4 +62,13 @@ export function eml(o: {
     ...Object.entries(o.headers ?? {}).map(([k, v]) => `${k}: ${v}`),
   ].join('\r\n');
   return Buffer.concat([Buffer.from(head + '\r\n\r\n'), Buffer.isBuffer(o.body) ? o.body : Buffer.from(o.body ?? 'Stay strong.\r\n')]);
+}
+
+/** A copy of the example campaign with other limits, for budget tests. */
+export function writeCampaign(dir: string, limits: Record<string, number>): string {
+  const base = JSON.parse(fs.readFileSync(DEFAULT_CAMPAIGN, 'utf8'));
+  base.limits = limits;
+  const p = path.join(dir, `campaign-${Math.random().toString(36).slice(2)}.json`);
+  fs.writeFileSync(p, JSON.stringify(base));
+  return p;
 }

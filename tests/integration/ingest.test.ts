@@ -6,7 +6,7 @@ import iconv from 'iconv-lite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eq } from 'drizzle-orm';
 import { backends } from '../helpers/db.ts';
-import { eml, makeTestApp, tempDir, type TestApp } from '../helpers/app.ts';
+import { eml, makeTestApp, tempDir, writeCampaign, type TestApp } from '../helpers/app.ts';
 import { importPaths } from '../../src/pipeline/import.ts';
 import { attachments, messages } from '../../src/db/schema.ts';
 import { listMessages } from '../../src/db/messages.ts';
@@ -204,11 +204,3 @@ describe.each(backends)('ingest on %s', (backend) => {
     }
   });
 });
-
-export function writeCampaign(dir: string, limits: Record<string, number>): string {
-  const base = JSON.parse(fs.readFileSync(new URL('../../fixtures/campaign/notorturetj.json', import.meta.url), 'utf8'));
-  base.limits = limits;
-  const p = path.join(dir, `campaign-${Math.random().toString(36).slice(2)}.json`);
-  fs.writeFileSync(p, JSON.stringify(base));
-  return p;
-}

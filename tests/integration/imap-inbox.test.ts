@@ -1,0 +1,225 @@
+// The IMAP inbox against real IMAP peers: the in-process server always, Dovecot when TEST_IMAP_URL is set.
+// Each case runs the adapter (and, for IDLE and reconnects, the whole daemon loop) over PGlite.
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { ImapFlow } from 'imapflow';
+import { eq, sql } from 'drizzle-orm';
+import { eml, makeTestApp, tempDir, writeCampaign, type TestApp } from '../helpers/app.ts';
+import { startTestImapServer, type TestImapServer } from '../helpers/imap-server.ts';
+import {
+  doveadm,
+  dovecotConfigured,
+  dovecotCreateMailbox,
+  dovecotDeleteMailbox,
+  dovecotExpunge,
+  dovecotMailboxStatus,
+  dovecotRecreateMailbox,
+  dovecotSave,
+} from '../helpers/dovecot.ts';
+import { makeImapInbox, type ImapHooks } from '../../src/adapters/imap.ts';
+import { runDaemon } from '../../src/pipeline/daemon.ts';
+import { messages, mailboxCheckpoints } from '../../src/db/schema.ts';
+import { emptyCounts } from '../../src/domain.ts';
+import { parsePending } from '../../src/pipeline/parse.ts';
+
+interface Peer {
+  url: string;
+  mailbox: string;
+  append(raw: Buffer): Promise<void>;
+  expunge(uid: number): Promise<void>;
+  resetUidValidity(): Promise<void>;
+  dropConnections(): Promise<void>;
+  doneMailbox: string;
+  count(mailbox: string): Promise<number>;
+  close(): Promise<void>;
+}
+
+async function inProcessPeer(): Promise<Peer> {
+  const s: TestImapServer = await startTestImapServer({ mailboxes: ['Processed'] });
+  return {
+    url: s.url,
+    mailbox: 'INBOX',
+    append: async (raw) => void (await s.append('INBOX', raw)),
+    expunge: (uid) => s.expunge('INBOX', uid),
+    resetUidValidity: async () => void (await s.resetUidValidity('INBOX')),
+    dropConnections: async () => s.dropConnections({ reset: true }),
+    doneMailbox: 'Processed',
+    count: async (box) => s.uids(box).length,
+    close: () => s.close(),
+  };
+}
+
+async function dovecotPeer(): Promise<Peer> {
+  const mailbox = `T${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
+  await dovecotCreateMailbox(mailbox);
+  await dovecotCreateMailbox(`${mailbox}Done`);
+  const u = new URL(process.env.TEST_IMAP_URL!);
+  u.pathname = `/${mailbox}`;
+  return {
+    url: u.toString(),
+    mailbox,
+    append: (raw) => dovecotSave(mailbox, raw),
+    expunge: (uid) => dovecotExpunge(mailbox, uid),
+    resetUidValidity: async () => void (await dovecotRecreateMailbox(mailbox)),
+    dropConnections: async () => void (await doveadm(['kick', u.username]).catch(() => '')),
+    doneMailbox: `${mailbox}Done`,
+    count: async (box) => (await dovecotMailboxStatus(box)).messages,
+    async close() {
+      await dovecotDeleteMailbox(mailbox).catch(() => {});
+      await dovecotDeleteMailbox(`${mailbox}Done`).catch(() => {});
+    },
+  };
+}
+
+const peers: Array<[string, () => Promise<Peer>]> = [['in-process IMAP server', inProcessPeer]];
+if (dovecotConfigured()) peers.push(['Dovecot', dovecotPeer]);
+
+async function until<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 20_000): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+const count = async (app: TestApp) => (await app.db.orm.select({ n: sql<number>`count(*)::int` }).from(messages))[0].n;
+
+describe.each(peers)('IMAP inbox on %s', (_name, makePeer) => {
+  let peer: Peer;
+  let app: TestApp;
+  const inboxes: Array<{ close(): Promise<void> }> = [];
+
+  async function setup(env: Record<string, string> = {}) {
+    app = await makeTestApp('pglite', { IMAP_URL: peer.url, IMAP_POLL_SECONDS: '30', ...env });
+  }
+  function inbox(hooks?: ImapHooks) {
+    const i = makeImapInbox(app.deps, app.config.imap!, hooks);
+    inboxes.push(i);
+    return i;
+  }
+
+  beforeEach(async () => {
+    peer = await makePeer();
+  });
+  afterEach(async () => {
+    for (const i of inboxes.splice(0)) await i.close();
+    await app?.cleanup();
+    await peer.close();
+  });
+
+  it('stores every message once, advances the checkpoint, and leaves the mailbox unmodified', async () => {
+    await setup();
+    for (let i = 0; i < 3; i++) await peer.append(eml({ subject: `m${i}`, body: `Ҷасорат ${i}\r\n` }));
+    const ib = inbox();
+    const ac = new AbortController();
+    expect(await ib.drain(ac.signal)).toMatchObject({ stored: 3, duplicates: 0 });
+    expect(await ib.drain(ac.signal)).toEqual(emptyCounts());
+    const rows = await app.db.orm.select().from(messages).orderBy(messages.id);
+    expect(rows.map((r) => r.source)).toEqual([1, 2, 3].map((u) => expect.stringMatching(new RegExp(`^imap:${peer.mailbox}/\\d+/${u}$`))));
+    const [cp] = await app.db.orm.select().from(mailboxCheckpoints);
+    expect(cp.lastUid).toBe(3);
+
+    // Polling the same mailbox again from scratch (a second installation of the checkpoint) stores nothing new.
+    await app.db.orm.delete(mailboxCheckpoints);
+    expect(await inbox().drain(ac.signal)).toMatchObject({ stored: 0, duplicates: 3 });
+
+    // Nothing was flagged: staff still see the mail as unread.
+    const c = new ImapFlow({ ...imapOptions(peer.url), logger: false });
+    await c.connect();
+    await c.mailboxOpen(peer.mailbox, { readOnly: true });
+    const flags = (await c.fetchAll('1:*', { uid: true, flags: true })).map((m) => [...(m.flags ?? [])]);
+    await c.logout();
+    expect(flags).toEqual([[], [], []]);
+  });
+
+  it('picks up mail appended while idling, and catches up after a dropped connection', async () => {
+    await setup({ IMAP_POLL_SECONDS: '60' });
+    await peer.append(eml({ subject: 'before' }));
+    const ac = new AbortController();
+    const daemon = runDaemon(app, ac.signal);
+    try {
+      await until('first message', async () => (await count(app)) === 1);
+      await new Promise((r) => setTimeout(r, 2500)); // long enough for IDLE to start
+      await peer.append(eml({ subject: 'while idling' }));
+      await until('message appended while idling', async () => (await count(app)) === 2, 15_000);
+
+      await peer.dropConnections();
+      await peer.append(eml({ subject: 'after the cut' }));
+      await until('message after reconnect', async () => (await count(app)) === 3, 30_000);
+    } finally {
+      ac.abort();
+      await daemon;
+    }
+    const subjects = (await app.db.orm.select({ s: messages.subject }).from(messages)).map((r) => r.s).sort();
+    expect(subjects).toEqual(['after the cut', 'before', 'while idling']);
+  }, 90_000);
+
+  it('adds no duplicates when UIDVALIDITY changes', async () => {
+    await setup();
+    for (let i = 0; i < 3; i++) await peer.append(eml({ subject: `old ${i}`, messageId: `<old${i}@x>` }));
+    const ac = new AbortController();
+    expect((await inbox().drain(ac.signal)).stored).toBe(3);
+    await peer.resetUidValidity();
+    await peer.append(eml({ subject: 'new after resync' }));
+    const second = await inbox().drain(ac.signal);
+    expect(second).toMatchObject({ stored: 1, duplicates: 3 });
+    expect(await count(app)).toBe(4);
+    const cps = await app.db.orm.select().from(mailboxCheckpoints);
+    expect(cps).toHaveLength(2); // one per UIDVALIDITY
+  });
+
+  it('skips a message expunged by another client between SEARCH and FETCH', async () => {
+    await setup();
+    for (let i = 1; i <= 3; i++) await peer.append(eml({ subject: `m${i}` }));
+    const ac = new AbortController();
+    let expunged = false;
+    const counts = await inbox({
+      afterSearch: async () => {
+        if (expunged) return;
+        expunged = true;
+        await peer.expunge(2);
+      },
+    }).drain(ac.signal);
+    expect(counts).toMatchObject({ stored: 2, failed: 0 });
+    await parsePending(app.deps);
+    const subjects = (await app.db.orm.select({ s: messages.subject }).from(messages)).map((r) => r.s).sort();
+    expect(subjects).toEqual(['m1', 'm3']);
+    const [cp] = await app.db.orm.select().from(mailboxCheckpoints);
+    expect(cp.lastUid).toBe(3);
+    expect(await inbox().drain(ac.signal)).toEqual(emptyCounts());
+  });
+
+  it('checks the size before download: an oversized message keeps only its headers and is quarantined', async () => {
+    const dir = tempDir('intake-imap-');
+    await setup({ INTAKE_CAMPAIGN: writeCampaign(dir, { messageBytes: 4000 }) });
+    await peer.append(eml({ subject: 'too big', body: 'x'.repeat(20_000) }));
+    await peer.append(eml({ subject: 'small' }));
+    const counts = await inbox().drain(new AbortController().signal);
+    expect(counts).toMatchObject({ stored: 1, quarantined: 1 });
+    const [big] = await app.db.orm.select().from(messages).where(eq(messages.status, 'quarantined'));
+    expect(big.rawComplete).toBe(false);
+    expect(big.size).toBeLessThan(1000);
+    expect(big.quarantineReason).toMatch(/larger than/);
+  });
+
+  it('moves committed mail to IMAP_MOVE_TO when asked', async () => {
+    await setup({ IMAP_MOVE_TO: peer.doneMailbox });
+    for (let i = 0; i < 2; i++) await peer.append(eml({ subject: `m${i}` }));
+    expect((await inbox().drain(new AbortController().signal)).stored).toBe(2);
+    expect(await peer.count(peer.mailbox)).toBe(0);
+    expect(await peer.count(peer.doneMailbox)).toBe(2);
+    // Moved mail is not seen again.
+    expect(await inbox().drain(new AbortController().signal)).toEqual(emptyCounts());
+  });
+});
+
+function imapOptions(url: string) {
+  const u = new URL(url);
+  return {
+    host: u.hostname,
+    port: Number(u.port),
+    secure: false,
+    auth: { user: decodeURIComponent(u.username), pass: decodeURIComponent(u.password) },
+  };
+}
