@@ -15,16 +15,19 @@ export class IntakeError extends Error {
   readonly code: ErrorCode;
   readonly retryable: boolean;
   readonly details?: Record<string, unknown>;
+  /** For loops: wait at least this long before trying again. */
+  readonly retryAfterMs?: number;
   constructor(
     code: ErrorCode,
     message: string,
-    opts: { cause?: unknown; retryable?: boolean; details?: Record<string, unknown> } = {},
+    opts: { cause?: unknown; retryable?: boolean; details?: Record<string, unknown>; retryAfterMs?: number } = {},
   ) {
     super(message, { cause: opts.cause });
     this.name = 'IntakeError';
     this.code = code;
     this.retryable = opts.retryable ?? false;
     this.details = opts.details;
+    this.retryAfterMs = opts.retryAfterMs;
   }
 }
 

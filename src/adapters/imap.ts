@@ -16,7 +16,7 @@ import type { Inbox, IngestCounts } from '../domain.ts';
 import { emptyCounts } from '../domain.ts';
 import { ingestMessage, type IngestDeps } from '../pipeline/ingest.ts';
 import { advanceCheckpoint, checkpointsOf } from '../db/checkpoints.ts';
-import { abortableDelay } from '../runtime/loop.ts';
+import { abortableDelay, makeWakeup } from '../runtime/loop.ts';
 import { IntakeError, errorMessage } from '../errors.ts';
 import { failpoint } from '../runtime/failpoints.ts';
 
@@ -31,7 +31,7 @@ export function makeImapInbox(deps: IngestDeps, cfg: ImapConfig, hooks: ImapHook
   const { log } = deps;
   const origin = `imap:${cfg.user}@${cfg.host}/${cfg.mailbox}`;
   let client: ImapFlow | null = null;
-  let newMail: (() => void) | null = null;
+  const newMail = makeWakeup();
   let closed = false;
 
   function options(): ImapFlowOptions {
@@ -68,9 +68,9 @@ export function makeImapInbox(deps: IngestDeps, cfg: ImapConfig, hooks: ImapHook
     c.on('error', (err: Error) => log.warn({ err: err.message }, 'imap connection error'));
     c.on('close', () => {
       if (client === c) client = null;
-      newMail?.();
+      newMail.wake();
     });
-    c.on('exists', () => newMail?.());
+    c.on('exists', () => newMail.wake());
     try {
       await c.connect();
     } catch (err) {
@@ -79,6 +79,7 @@ export function makeImapInbox(deps: IngestDeps, cfg: ImapConfig, hooks: ImapHook
       throw new IntakeError('IMAP', e.authenticationFailed ? 'IMAP_URL: the server refused the login' : `IMAP: ${e.message}`, {
         cause: err,
         retryable: !e.authenticationFailed,
+        retryAfterMs: e.authenticationFailed ? 15 * 60_000 : undefined,
       });
     }
     // EXAMINE (read-only) unless we are asked to move processed mail.
@@ -90,6 +91,7 @@ export function makeImapInbox(deps: IngestDeps, cfg: ImapConfig, hooks: ImapHook
 
   async function drain(signal: AbortSignal): Promise<IngestCounts> {
     const counts = emptyCounts();
+    newMail.clear();
     const c = await connect();
     const box = c.mailbox;
     if (!box || typeof box === 'boolean') throw new IntakeError('IMAP', `IMAP: mailbox ${cfg.mailbox} is not open`);
@@ -181,18 +183,9 @@ export function makeImapInbox(deps: IngestDeps, cfg: ImapConfig, hooks: ImapHook
     drain,
     async waitForMail(signal) {
       if (closed) return;
-      const ac = new AbortController();
-      const stop = () => ac.abort();
-      signal.addEventListener('abort', stop, { once: true });
-      newMail = stop;
-      try {
-        // Woken by EXISTS (IDLE runs on its own after autoIdleDelay), by the connection closing, or by the
-        // poll timer: a silently dead IDLE costs at most one poll interval.
-        await abortableDelay(cfg.pollSeconds * 1000, ac.signal);
-      } finally {
-        newMail = null;
-        signal.removeEventListener('abort', stop);
-      }
+      // Woken by EXISTS (IDLE runs on its own after autoIdleDelay), by the connection closing, or by the
+      // poll timer: a silently dead IDLE costs at most one poll interval.
+      await newMail.wait(cfg.pollSeconds * 1000, signal);
     },
     async close() {
       closed = true;

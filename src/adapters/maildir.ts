@@ -6,17 +6,17 @@ import path from 'node:path';
 import type { Inbox, IngestCounts } from '../domain.ts';
 import { emptyCounts } from '../domain.ts';
 import { ingestMessage, type IngestDeps } from '../pipeline/ingest.ts';
-import { abortableDelay } from '../runtime/loop.ts';
+import { makeWakeup } from '../runtime/loop.ts';
 import { errorMessage } from '../errors.ts';
 
 export function makeDropFolder(deps: IngestDeps, dir: string, pollSeconds: number): Inbox {
   for (const sub of ['new', 'cur', 'tmp']) fs.mkdirSync(path.join(dir, sub), { recursive: true, mode: 0o700 });
   const newDir = path.join(dir, 'new');
   let watcher: fs.FSWatcher | null = null;
-  let wake: (() => void) | null = null;
+  const dropped = makeWakeup();
   try {
     // A watch makes a drop show up at once; the poll below covers file systems where watching fails.
-    watcher = fs.watch(newDir, () => wake?.());
+    watcher = fs.watch(newDir, () => dropped.wake());
     watcher.on('error', () => {});
   } catch {
     watcher = null;
@@ -26,6 +26,7 @@ export function makeDropFolder(deps: IngestDeps, dir: string, pollSeconds: numbe
     kind: 'maildir',
     async drain(signal) {
       const counts: IngestCounts = emptyCounts();
+      dropped.clear();
       const names = (await fsp.readdir(newDir)).filter((n) => !n.startsWith('.')).sort();
       for (const name of names) {
         if (signal.aborted) break;
@@ -52,16 +53,7 @@ export function makeDropFolder(deps: IngestDeps, dir: string, pollSeconds: numbe
       return counts;
     },
     async waitForMail(signal) {
-      const ac = new AbortController();
-      const onAbort = () => ac.abort();
-      signal.addEventListener('abort', onAbort, { once: true });
-      wake = () => ac.abort();
-      try {
-        await abortableDelay(pollSeconds * 1000, ac.signal);
-      } finally {
-        wake = null;
-        signal.removeEventListener('abort', onAbort);
-      }
+      await dropped.wait(pollSeconds * 1000, signal);
     },
     async close() {
       watcher?.close();

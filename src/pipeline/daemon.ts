@@ -3,7 +3,7 @@
 import type { App } from '../app.ts';
 import { recoverRaw } from './ingest.ts';
 import { parsePending } from './parse.ts';
-import { abortableDelay, runLoop } from '../runtime/loop.ts';
+import { makeWakeup, runLoop } from '../runtime/loop.ts';
 import type { IngestCounts } from '../domain.ts';
 
 export interface RunResult {
@@ -30,8 +30,8 @@ export async function runDaemon(app: App, signal: AbortSignal): Promise<void> {
   const inbox = app.makeInbox();
   log.info({ inbox: inbox.kind, db: app.db.kind }, 'daemon started');
 
-  let kick: (() => void) | null = null;
-  const wakeProcessing = () => kick?.();
+  const stored = makeWakeup();
+  const wakeProcessing = () => stored.wake();
 
   const inboxLoop = runLoop({
     name: 'inbox',
@@ -52,18 +52,11 @@ export async function runDaemon(app: App, signal: AbortSignal): Promise<void> {
     log,
     signal,
     step: async (s) => {
+      stored.clear();
       const c = await parsePending(app.deps, { signal: s });
       if (c.parsed || c.quarantined) log.info({ ...c }, 'messages processed');
     },
-    wait: async (s) => {
-      const ac = new AbortController();
-      const stop = () => ac.abort();
-      s.addEventListener('abort', stop, { once: true });
-      kick = stop;
-      await abortableDelay(30_000, ac.signal);
-      kick = null;
-      s.removeEventListener('abort', stop);
-    },
+    wait: (s) => stored.wait(30_000, s),
   });
 
   await Promise.all([inboxLoop, processLoop]);

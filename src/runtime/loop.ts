@@ -43,9 +43,43 @@ export async function runLoop(o: LoopOptions): Promise<void> {
     } catch (err) {
       if (o.signal.aborted) break;
       failures++;
-      const delay = backoffMs(failures, o.backoff?.baseMs, o.backoff?.capMs);
+      // An error may ask for a longer pause (a refused login: retrying fast only risks an account lockout).
+      const asked = Number((err as { retryAfterMs?: unknown }).retryAfterMs) || 0;
+      const delay = Math.max(asked, backoffMs(failures, o.backoff?.baseMs, o.backoff?.capMs));
       o.log.error({ loop: o.name, err: errorMessage(err), failures, retryInMs: delay }, `${o.name} failed; retrying`);
       await abortableDelay(delay, o.signal);
     }
   }
+}
+
+/**
+ * A wake-up that is never lost: a wake() while nobody waits is remembered, so the next wait() returns at once.
+ * (New mail announced while a batch is being stored must not wait for the next poll.)
+ */
+export function makeWakeup() {
+  let pending = false;
+  let waiter: (() => void) | null = null;
+  return {
+    wake() {
+      pending = true;
+      waiter?.();
+    },
+    /** Clears a remembered wake-up; call before looking for work. */
+    clear() {
+      pending = false;
+    },
+    async wait(ms: number, signal: AbortSignal): Promise<void> {
+      if (pending || signal.aborted) return;
+      const ac = new AbortController();
+      const stop = () => ac.abort();
+      signal.addEventListener('abort', stop, { once: true });
+      waiter = stop;
+      try {
+        await abortableDelay(ms, ac.signal);
+      } finally {
+        waiter = null;
+        signal.removeEventListener('abort', stop);
+      }
+    },
+  };
 }

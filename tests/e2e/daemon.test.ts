@@ -75,3 +75,39 @@ describe('command-line contract', () => {
     expect(missing.code).toBe(2);
   });
 });
+
+describe('intake run --once and intake doctor', () => {
+  it('takes every message in the drop folder, processes it, and exits 0', async () => {
+    const dataDir = tempDir('intake-once-');
+    fs.mkdirSync(path.join(dataDir, 'inbox/new'), { recursive: true });
+    for (let i = 0; i < 3; i++) fs.writeFileSync(path.join(dataDir, `inbox/new/m${i}.eml`), eml({ subject: `once ${i}` }));
+    const env = { INTAKE_DATA_DIR: dataDir };
+    const r = await runCli(['run', '--once'], env);
+    expect(r.code, r.stderr).toBe(0);
+    const rows = JSON.parse((await runCli(['messages', '--json'], env)).stdout);
+    expect(rows.map((m: any) => [m.subject, m.status]).sort()).toEqual([
+      ['once 0', 'parsed'],
+      ['once 1', 'parsed'],
+      ['once 2', 'parsed'],
+    ]);
+    // No address or subject in the logs at info level.
+    expect(r.stderr).not.toMatch(/nodira@example\.org|once 0/);
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  }, 120_000);
+
+  it('doctor reports each part, and says what to fix when the inbox cannot be reached', async () => {
+    const dataDir = tempDir('intake-doctor-');
+    const ok = await runCli(['doctor', '--json'], { INTAKE_DATA_DIR: dataDir });
+    const report = JSON.parse(ok.stdout);
+    const names = report.checks.map((c: any) => c.name);
+    expect(names).toEqual(['configuration', 'database', 'inbox', 'outgoing mail', 'ffmpeg', 'disk']);
+    expect(report.checks.find((c: any) => c.name === 'database').ok).toBe(true);
+    expect(report.checks.find((c: any) => c.name === 'inbox').detail).toMatch(/drop folder/);
+
+    const bad = await runCli(['doctor'], { INTAKE_DATA_DIR: dataDir, IMAP_URL: 'imap://u:p@127.0.0.1:1/INBOX' });
+    expect(bad.code).toBe(1);
+    expect(bad.stdout).toMatch(/FAIL {2}inbox/);
+    expect(bad.stdout).toMatch(/check IMAP_URL/);
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  }, 120_000);
+});

@@ -31,3 +31,43 @@ describe('runLoop', () => {
     expect(calls).toBe(5);
   });
 });
+
+describe('makeWakeup', () => {
+  it('remembers a wake-up that came while nobody waited', async () => {
+    const { makeWakeup } = await import('../../src/runtime/loop.ts');
+    const w = makeWakeup();
+    w.wake();
+    const t0 = Date.now();
+    await w.wait(10_000, new AbortController().signal);
+    expect(Date.now() - t0).toBeLessThan(1000);
+    w.clear();
+    const ac = new AbortController();
+    setTimeout(() => w.wake(), 50);
+    await w.wait(10_000, ac.signal);
+    expect(Date.now() - t0).toBeLessThan(5000);
+  });
+});
+
+describe('runLoop and a refused login', () => {
+  it('waits as long as the error asks before the next try', async () => {
+    const ac = new AbortController();
+    let calls = 0;
+    const t0 = Date.now();
+    const done = runLoop({
+      name: 'test',
+      log: silentLogger,
+      signal: ac.signal,
+      backoff: { baseMs: 1, capMs: 2 },
+      step: async () => {
+        calls++;
+        throw Object.assign(new Error('login refused'), { retryAfterMs: 60_000 });
+      },
+      wait: async () => {},
+    });
+    await new Promise((r) => setTimeout(r, 300));
+    ac.abort();
+    await done;
+    expect(calls).toBe(1);
+    expect(Date.now() - t0).toBeLessThan(5000);
+  });
+});
