@@ -203,7 +203,7 @@ export async function parseMessageFile(
   });
 
   const timer = setTimeout(
-    () => fail(new BudgetExceeded(`parsing took longer than ${Math.round(budgets.parseMs / 1000)} s`)),
+    () => fail(new BudgetExceeded(`parsing took longer than ${budgets.parseMs >= 1000 ? `${Math.round(budgets.parseMs / 1000)} s` : `${budgets.parseMs} ms`}`)),
     budgets.parseMs,
   );
   try {

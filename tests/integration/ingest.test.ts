@@ -178,6 +178,33 @@ describe.each(backends)('ingest on %s', (backend) => {
     }
   });
 
+  it('quarantines a message whose parse runs past the time budget', async () => {
+    const slow = await makeTestApp(backend, { INTAKE_CAMPAIGN: writeCampaign(dir, { parseSeconds: 0.001 }) });
+    try {
+      const body = ['--x', 'Content-Type: application/octet-stream', 'Content-Transfer-Encoding: base64', '', Buffer.alloc(3_000_000, 3).toString('base64').replace(/.{76}/g, '$&\r\n'), '--x--', ''].join('\r\n');
+      const f = write(dir, 'slow.eml', eml({ contentType: 'multipart/mixed; boundary=x', body }));
+      const s = await importPaths(slow, [f]);
+      expect(s.quarantined).toBe(1);
+      const [m] = await slow.db.orm.select().from(messages);
+      expect(m.quarantineReason).toBe('parsing took longer than 1 ms');
+      // no half-written attachment left behind as a row
+      expect(await slow.db.orm.select().from(attachments)).toHaveLength(0);
+    } finally {
+      await slow.cleanup();
+    }
+  });
+
+  it('survives MIME nesting a thousand levels deep within bounded time', async () => {
+    let body = 'innermost\r\n';
+    for (let i = 0; i < 1200; i++) body = `--b${i}\r\nContent-Type: multipart/mixed; boundary=b${i + 1}\r\n\r\n${body}\r\n--b${i}--\r\n`;
+    const f = write(dir, 'deep.eml', eml({ contentType: 'multipart/mixed; boundary=b0', body }));
+    const s = await importPaths(app, [f]);
+    expect(s.failed).toBe(0);
+    expect(s.stored + s.quarantined).toBe(1);
+    const m = await row(app, f);
+    expect(['parsed', 'quarantined']).toContain(m.status);
+  });
+
   it('splits an mbox into its messages, each with its own source', async () => {
     const mbox = [
       'From a@example.org Tue Dec  8 10:00:00 2026',
