@@ -39,7 +39,7 @@ export async function makeApp(config: Readonly<Config>, opts: AppOptions = {}): 
   }
   const rawStore = makeRawStore(config.dataDir);
   const clock = opts.clock ?? systemClock;
-  const deps: IngestDeps = { db, rawStore, limits: config.campaign.limits, log, clock };
+  const deps: IngestDeps = { db, rawStore, limits: config.campaign.limits, campaign: config.campaign, log, clock };
   return {
     config,
     log,

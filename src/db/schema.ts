@@ -8,6 +8,7 @@ import {
   index,
   integer,
   jsonb,
+  real,
   pgTable,
   primaryKey,
   text,
@@ -48,6 +49,10 @@ export const messages = pgTable(
     quarantineReason: text('quarantine_reason'),
     classification: text('classification'),
     classificationReason: text('classification_reason'),
+    /** Why no acknowledgement may be sent for this message (null: allowed), decided with the classification. */
+    ackBlock: text('ack_block'),
+    /** Set once classification, items and links are done; reset to re-run them. */
+    understoodAt: timestamp('understood_at', { withTimezone: true }),
     rfcMessageId: text('rfc_message_id'),
     inReplyTo: text('in_reply_to'),
     references: jsonb('references').$type<string[]>(),
@@ -106,4 +111,60 @@ export const mailboxCheckpoints = pgTable(
       .default(sql`now()`),
   },
   (t) => [primaryKey({ columns: [t.mailbox, t.uidValidity] })],
+);
+
+export type ItemKind = 'message' | 'video' | 'video_link';
+export type ItemStatus = 'pending' | 'approved' | 'rejected';
+
+/**
+ * What a submission brings: its text, each video attachment, each video link. `key` makes extraction
+ * idempotent per message ('text', 'att:<part>', 'url:<url>').
+ */
+export const items = pgTable(
+  'items',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    messageId: bigint('message_id', { mode: 'number' })
+      .notNull()
+      .references(() => messages.id, { onDelete: 'cascade' }),
+    key: text('key').notNull(),
+    kind: text('kind').$type<ItemKind>().notNull(),
+    text: text('text'),
+    quoted: text('quoted'),
+    signature: text('signature'),
+    language: text('language'),
+    url: text('url'),
+    attachmentId: bigint('attachment_id', { mode: 'number' }).references(() => attachments.id, { onDelete: 'set null' }),
+    story: integer('story'),
+    linkMethod: text('link_method'),
+    linkConfidence: real('link_confidence'),
+    linkReason: text('link_reason'),
+    status: text('status').$type<ItemStatus>().notNull().default('pending'),
+    displayName: text('display_name'),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+    updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [
+    uniqueIndex('items_message_key').on(t.messageId, t.key),
+    index('items_story').on(t.story),
+    index('items_status').on(t.status),
+  ],
+);
+
+/** Every change to an item, by whom and when, from what to what. */
+export const itemEvents = pgTable(
+  'item_events',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    itemId: bigint('item_id', { mode: 'number' })
+      .notNull()
+      .references(() => items.id, { onDelete: 'cascade' }),
+    at: timestamp('at', { withTimezone: true }).notNull().defaultNow(),
+    actor: text('actor').notNull(),
+    action: text('action').notNull(),
+    from: jsonb('from'),
+    to: jsonb('to'),
+    reason: text('reason'),
+  },
+  (t) => [index('item_events_item').on(t.itemId)],
 );

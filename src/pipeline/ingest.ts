@@ -4,7 +4,7 @@ import type { Readable } from 'node:stream';
 import type { Db } from '../db/client.ts';
 import { allRawPaths, insertMessage, type Tx } from '../db/messages.ts';
 import type { RawMeta, RawStore } from '../adapters/raw-store.ts';
-import type { Limits } from '../config.ts';
+import type { Campaign, Limits } from '../config.ts';
 import type { Log } from '../adapters/logger.ts';
 import { failpoint } from '../runtime/failpoints.ts';
 
@@ -12,6 +12,7 @@ export interface IngestDeps {
   db: Db;
   rawStore: RawStore;
   limits: Limits;
+  campaign: Campaign;
   log: Log;
   clock?: { now(): Date };
 }

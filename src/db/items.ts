@@ -1,0 +1,102 @@
+// Queries on items and their history.
+import { and, asc, eq, inArray, isNull, sql } from 'drizzle-orm';
+import { attachments, itemEvents, items, messages, type ItemKind, type ItemStatus } from './schema.ts';
+import type { Queryable } from './messages.ts';
+import type { MessageFacts } from '../core/facts.ts';
+
+export async function pendingUnderstanding(q: Queryable, limit: number, afterId = 0) {
+  return q
+    .select({ id: messages.id })
+    .from(messages)
+    .where(and(eq(messages.status, 'parsed'), isNull(messages.understoodAt), sql`${messages.id} > ${afterId}`))
+    .orderBy(asc(messages.id))
+    .limit(limit);
+}
+
+export async function loadFacts(q: Queryable, id: number): Promise<MessageFacts | null> {
+  const [m] = await q.select().from(messages).where(eq(messages.id, id));
+  if (!m) return null;
+  const atts = await q
+    .select({ id: attachments.id, contentType: attachments.contentType, filename: attachments.filename, size: attachments.size })
+    .from(attachments)
+    .where(eq(attachments.messageId, id))
+    .orderBy(asc(attachments.partIndex));
+  return {
+    headers: m.headers ?? [],
+    from: m.fromAddress !== null || m.fromName !== null ? { name: m.fromName ?? '', address: m.fromAddress } : null,
+    envelopeSender: m.envelopeSender,
+    to: m.to ?? [],
+    cc: m.cc ?? [],
+    replyTo: m.replyTo ?? [],
+    subject: m.subject,
+    rfcMessageId: m.rfcMessageId,
+    inReplyTo: m.inReplyTo,
+    references: m.references ?? [],
+    text: m.textBody,
+    html: m.htmlBody,
+    attachments: atts,
+  };
+}
+
+export interface NewItem {
+  key: string;
+  kind: ItemKind;
+  text?: string | null;
+  quoted?: string | null;
+  signature?: string | null;
+  language?: string | null;
+  url?: string | null;
+  attachmentId?: number | null;
+  story: number | null;
+  linkMethod: string | null;
+  linkConfidence: number;
+  linkReason: string;
+  displayName?: string | null;
+}
+
+/** Inserts the items a message has not got yet; returns the new ones' ids and keys. */
+export async function insertItems(q: Queryable, messageId: number, list: NewItem[]): Promise<Array<{ id: number; key: string }>> {
+  if (!list.length) return [];
+  const rows = await q
+    .insert(items)
+    .values(list.map((i) => ({ ...i, messageId })))
+    .onConflictDoNothing({ target: [items.messageId, items.key] })
+    .returning({ id: items.id, key: items.key });
+  return rows;
+}
+
+export async function recordEvent(
+  q: Queryable,
+  e: { itemId: number; actor: string; action: string; from?: unknown; to?: unknown; reason?: string | null; at?: Date },
+) {
+  await q.insert(itemEvents).values({ ...e, from: e.from ?? null, to: e.to ?? null, reason: e.reason ?? null });
+}
+
+export async function getItems(q: Queryable, ids: number[]) {
+  if (!ids.length) return [];
+  return q.select().from(items).where(inArray(items.id, ids)).orderBy(asc(items.id));
+}
+
+export async function listItems(q: Queryable, f: { story?: number | null; status?: ItemStatus } = {}) {
+  const conds = [];
+  if (f.story !== undefined) conds.push(f.story === null ? isNull(items.story) : eq(items.story, f.story));
+  if (f.status) conds.push(eq(items.status, f.status));
+  return q
+    .select()
+    .from(items)
+    .where(conds.length ? and(...conds) : undefined)
+    .orderBy(asc(items.id));
+}
+
+export async function itemHistory(q: Queryable, itemId: number) {
+  return q.select().from(itemEvents).where(eq(itemEvents.itemId, itemId)).orderBy(asc(itemEvents.id));
+}
+
+export async function itemsOfMessages(q: Queryable, messageIds: number[]) {
+  if (!messageIds.length) return [];
+  return q
+    .select({ id: items.id, messageId: items.messageId, story: items.story, linkMethod: items.linkMethod, kind: items.kind })
+    .from(items)
+    .where(inArray(items.messageId, messageIds))
+    .orderBy(asc(items.id));
+}
