@@ -9,6 +9,8 @@ import { ingestMessage, type IngestDeps } from '../pipeline/ingest.ts';
 import { makeWakeup } from '../runtime/loop.ts';
 import { errorMessage } from '../errors.ts';
 
+const SETTLE_MS = 1000;
+
 export function makeDropFolder(deps: IngestDeps, dir: string, pollSeconds: number): Inbox {
   for (const sub of ['new', 'cur', 'tmp']) fs.mkdirSync(path.join(dir, sub), { recursive: true, mode: 0o700 });
   const newDir = path.join(dir, 'new');
@@ -38,6 +40,12 @@ export function makeDropFolder(deps: IngestDeps, dir: string, pollSeconds: numbe
           continue; // taken by someone else meanwhile
         }
         if (!st.isFile()) continue;
+        // A file copied straight into new/ (not written in tmp/ and renamed, as Maildir asks) may still be
+        // growing: leave it until it has been still for a moment.
+        if (Date.now() - st.mtimeMs < SETTLE_MS) {
+          setTimeout(() => dropped.wake(), SETTLE_MS).unref();
+          continue;
+        }
         try {
           const out = await ingestMessage(deps, { source: file, origin: file }, fs.createReadStream(file));
           if (out.status === 'duplicate') counts.duplicates++;

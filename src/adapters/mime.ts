@@ -103,7 +103,8 @@ export function isPlausibleAddress(a: string): boolean {
 function bracketed(v: unknown): string | null {
   if (typeof v !== 'string') return null;
   const m = /<([^<>\s]*)>/.exec(v);
-  const raw = m ? m[1] : v.trim();
+  if (m) return sanitizeText(m[1], 998); // '<>' is the null sender: '' (present but empty), not null
+  const raw = v.trim();
   return raw ? sanitizeText(raw, 998) : null;
 }
 
@@ -164,8 +165,8 @@ export async function parseMessageFile(
     }));
   });
   parser.on('headers', (h: Map<string, unknown>) => {
-    result.rfcMessageId = bracketed(h.get('message-id'));
-    result.inReplyTo = bracketed(h.get('in-reply-to'));
+    result.rfcMessageId = bracketed(h.get('message-id')) || null;
+    result.inReplyTo = bracketed(h.get('in-reply-to')) || null;
     result.references = listOfIds(h.get('references'));
     const from = addressList(h.get('from') as AddressObject | undefined);
     result.fromCount = from.length;
@@ -178,7 +179,7 @@ export async function parseMessageFile(
     const date = h.get('date');
     result.sentAt = date instanceof Date && !Number.isNaN(date.getTime()) ? date : null;
     const rp = bracketed(h.get('return-path'));
-    result.envelopeSender = rp === null ? null : isPlausibleAddress(rp) ? rp.toLowerCase() : '';
+    result.envelopeSender = rp === null ? null : rp && isPlausibleAddress(rp) ? rp.toLowerCase() : '';
   });
   parser.on('data', (data: any) => {
     if (data.type === 'text') {
