@@ -1,0 +1,462 @@
+// ffprobe and ffmpeg as a MediaTool: the one place that starts them. The command lines come from the pure
+// core (src/core/video-policy.ts); this file finds the binaries, runs them in a process group of their own with a
+// timeout that kills the whole group, writes through a temporary file, and turns ffprobe's JSON into VideoInfo.
+//
+// fluent-ffmpeg is not used, on purpose (checked against 2.1.3, archived upstream in May 2025): it spawns without
+// `detached`, so only the child can be killed, never its group; its ffprobe() has no timeout and no handle to kill
+// it with; and a 'progress' listener makes it run a second, plain ffprobe on the input with none of our options
+// (no protocol or format allow-list), which would read the local file an HLS playlist points at.
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import {
+  ffmpegArgs,
+  judgeOutput,
+  posterArgs,
+  probeArgs,
+  type TranscodePlan,
+  type VideoInfo,
+} from '../core/video-policy.ts';
+
+export type MediaErrorCode = 'NOT_MEDIA' | 'TRUNCATED' | 'TIMEOUT' | 'FAILED';
+
+export class MediaError extends Error {
+  readonly code: MediaErrorCode;
+  /** Plain words for staff when the video is rejected because of this ("not a video", "the file is cut off"). */
+  readonly reason: string;
+  /** NOT_MEDIA and TRUNCATED are properties of the file: trying again gives the same answer. */
+  readonly retryable: boolean;
+  /** The tail of ffmpeg's stderr, for logs at debug level (it may quote the file's metadata). */
+  readonly stderr: string;
+  constructor(code: MediaErrorCode, reason: string, opts: { detail?: string; retryable?: boolean; stderr?: string; cause?: unknown } = {}) {
+    super(opts.detail ? `${reason}: ${opts.detail}` : reason, { cause: opts.cause });
+    this.name = 'MediaError';
+    this.code = code;
+    this.reason = reason;
+    this.retryable = opts.retryable ?? (code === 'TIMEOUT' || code === 'FAILED');
+    this.stderr = opts.stderr ?? '';
+  }
+}
+
+export type BinarySource = 'env' | 'path' | 'bundled';
+
+export interface MediaVersion {
+  ffmpeg: string;
+  ffprobe: string;
+  /** The least trusted of the two binaries' sources (env, then path, then bundled). */
+  source: BinarySource;
+  ffmpegPath: string;
+  ffprobePath: string;
+}
+
+export interface RunOptions {
+  timeoutMs?: number;
+  /** Aborting kills the process group and removes the temporary output (daemon shutdown). */
+  signal?: AbortSignal;
+}
+
+export interface TranscodeResult {
+  /** The plan that produced the file: the one given, or its re-encoding when a stream copy came out too long. */
+  plan: TranscodePlan;
+  /** The result as ffprobe sees it (durationSeconds is the `seconds` of the item). */
+  info: VideoInfo;
+}
+
+export interface MediaTool {
+  probe(file: string, opts?: RunOptions): Promise<VideoInfo>;
+  /** Writes `output` only if the result passes judgeOutput: at most the plan's length, H.264/AAC MP4. */
+  transcode(input: string, output: string, plan: TranscodePlan, opts?: RunOptions & { onProgress?: (seconds: number) => void }): Promise<TranscodeResult>;
+  poster(input: string, output: string, atSeconds: number, opts?: RunOptions): Promise<void>;
+  version(): Promise<MediaVersion>;
+}
+
+export interface MediaToolOptions {
+  /** FFMPEG_PATH / FFPROBE_PATH from the configuration. */
+  ffmpegPath?: string;
+  ffprobePath?: string;
+  log?: { warn(obj: object, msg: string): void };
+}
+
+const DEFAULT_TIMEOUT_MS = { probe: 30_000, transcode: 10 * 60_000, poster: 60_000, version: 10_000 };
+const STDOUT_CAP = 4 * 1024 * 1024;
+const STDERR_TAIL = 8 * 1024;
+
+/** Only paths we generated reach argv: absolute, plain characters, no `..`, nothing an option parser could take. */
+const SAFE_PATH = /^\/[A-Za-z0-9._\-/]+$/;
+export function assertSafePath(p: string): void {
+  if (!SAFE_PATH.test(p) || p.split('/').some((seg) => seg === '.' || seg === '..') || p.endsWith('/')) {
+    throw new MediaError('FAILED', 'refusing a path that is not one of ours', { detail: JSON.stringify(p), retryable: false });
+  }
+}
+
+export function makeMediaTool(opts: MediaToolOptions = {}): MediaTool {
+  let binaries: Promise<Binaries> | undefined;
+  const bins = () => (binaries ??= resolveBinaries(opts).catch((err) => {
+    binaries = undefined; // let a later call try again (ffmpeg installed meanwhile)
+    throw err;
+  }));
+
+  const probe = async (file: string, timeoutMs: number, signal?: AbortSignal): Promise<VideoInfo> => {
+    const size = fileSize(file);
+    if (size === 0) throw new MediaError('NOT_MEDIA', 'the file is empty', { retryable: false });
+    const r = await run((await bins()).ffprobe.path, probeArgs(file), timeoutMs, signal);
+    if (r.outcome !== 'exit' || r.code !== 0) {
+      const err = failure(r, 'probe');
+      // ffmpeg falls back on the .mp4 name and then misses the index in anything: a text file too. Only a
+      // file that starts like an MP4 and has no index is one that was cut off.
+      if (err.code === 'TRUNCATED' && !looksLikeMp4(file)) {
+        throw new MediaError('NOT_MEDIA', 'not a video', { detail: err.message, retryable: false, stderr: err.stderr });
+      }
+      throw err;
+    }
+    return toVideoInfo(r.stdout, size);
+  };
+
+  return {
+    async probe(file, o = {}) {
+      assertSafePath(file);
+      return probe(file, o.timeoutMs ?? DEFAULT_TIMEOUT_MS.probe, o.signal);
+    },
+
+    async transcode(input, output, plan, o = {}) {
+      assertSafePath(input);
+      assertSafePath(output);
+      const deadline = Date.now() + (o.timeoutMs ?? DEFAULT_TIMEOUT_MS.transcode);
+      const left = () => Math.max(1, deadline - Date.now());
+      let last = -1;
+      const onLine = (line: string) => {
+        // Progress is the output's time so far ("timemark"): a percentage of the input would stop at 20% on a trim.
+        const m = /^out_time_(?:us|ms)=(\d+)$/.exec(line);
+        if (m && o.onProgress) {
+          const s = Number(m[1]) / 1e6;
+          if (s > last) o.onProgress((last = s));
+        }
+      };
+      let result: TranscodeResult | undefined;
+      await viaTemp(output, async (tmp) => {
+        let p = plan;
+        for (let attempt = 1; ; attempt++) {
+          const r = await run((await bins()).ffmpeg.path, ffmpegArgs(input, tmp, p), left(), o.signal, onLine);
+          if (r.outcome !== 'exit' || r.code !== 0) throw failure(r, 'transcode');
+          // An MP4 whose index is whole but whose data ends early: ffmpeg says so and still exits 0.
+          if (/partial file/.test(r.stderr)) {
+            throw new MediaError('TRUNCATED', 'the file is cut off', { detail: 'the media data ends early', retryable: false, stderr: r.stderr });
+          }
+          // -fs ends the file quietly when it reaches the cap: a result that large is a cut, not a success.
+          if (fileSize(tmp) >= p.maxOutputBytes * 0.99) {
+            throw new MediaError('FAILED', 'the result would be larger than the size limit', { retryable: false });
+          }
+          const info = await probe(tmp, Math.min(left(), DEFAULT_TIMEOUT_MS.probe), o.signal);
+          const check = judgeOutput(info, p);
+          if (check.ok) return void (result = { plan: p, info });
+          if (!check.retry || attempt > 1) {
+            throw new MediaError(check.cutOff ? 'TRUNCATED' : 'FAILED', check.reason, { retryable: false });
+          }
+          p = check.retry; // a stream copy that came out too long: once more, re-encoding
+        }
+      });
+      return result!;
+    },
+
+    async poster(input, output, atSeconds, o = {}) {
+      assertSafePath(input);
+      assertSafePath(output);
+      await viaTemp(output, async (tmp) => {
+        // Seeking can land where nothing decodes (past the end; an MPEG-TS with no keyframe after the point):
+        // ffmpeg then succeeds and writes nothing. Take the first frame instead.
+        for (const at of atSeconds > 0 ? [atSeconds, 0] : [0]) {
+          const r = await run((await bins()).ffmpeg.path, posterArgs(input, tmp, at), o.timeoutMs ?? DEFAULT_TIMEOUT_MS.poster, o.signal);
+          if (r.outcome !== 'exit' || r.code !== 0) throw failure(r, 'poster');
+          if (fs.existsSync(tmp) && fs.statSync(tmp).size > 0) return;
+        }
+        throw new MediaError('FAILED', 'no picture in the video', { retryable: false });
+      });
+    },
+
+    async version() {
+      const b = await bins();
+      const line = async (bin: string) => {
+        const r = await run(bin, ['-hide_banner', '-version'], DEFAULT_TIMEOUT_MS.version);
+        if (r.outcome !== 'exit' || r.code !== 0) throw failure(r, 'version');
+        return /version (\S+)/.exec(r.stdout)?.[1] ?? r.stdout.split('\n')[0];
+      };
+      const rank: BinarySource[] = ['env', 'path', 'bundled'];
+      return {
+        ffmpeg: await line(b.ffmpeg.path),
+        ffprobe: await line(b.ffprobe.path),
+        source: rank[Math.max(rank.indexOf(b.ffmpeg.source), rank.indexOf(b.ffprobe.source))],
+        ffmpegPath: b.ffmpeg.path,
+        ffprobePath: b.ffprobe.path,
+      };
+    },
+  };
+}
+
+// ---- finding the binaries -------------------------------------------------------------------------------------
+
+interface Binary {
+  path: string;
+  source: BinarySource;
+}
+interface Binaries {
+  ffmpeg: Binary;
+  ffprobe: Binary;
+}
+
+const BUNDLED = { ffmpeg: '@ffmpeg-installer/ffmpeg', ffprobe: '@ffprobe-installer/ffprobe' } as const;
+
+async function resolveBinaries(opts: MediaToolOptions): Promise<Binaries> {
+  return {
+    ffmpeg: await findBinary('ffmpeg', opts.ffmpegPath, opts.log),
+    ffprobe: await findBinary('ffprobe', opts.ffprobePath, opts.log),
+  };
+}
+
+async function findBinary(name: 'ffmpeg' | 'ffprobe', configured: string | undefined, log: MediaToolOptions['log']): Promise<Binary> {
+  if (configured) return { path: configured, source: 'env' };
+  const found = onPath(name);
+  if (found) return { path: found, source: 'path' };
+  // Optional packages, not dependencies: imported by a name TypeScript does not resolve.
+  const pkg: string = BUNDLED[name];
+  try {
+    const mod = (await import(pkg)) as { default?: { path?: string; version?: string }; path?: string; version?: string };
+    const p = mod.default?.path ?? mod.path;
+    if (p) {
+      log?.warn(
+        { binary: name, package: pkg, version: mod.default?.version ?? mod.version },
+        `no ${name} on PATH: using the one bundled in ${pkg}, an old build without security fixes; ` +
+          `install ffmpeg (apt-get install ffmpeg) or set ${name.toUpperCase()}_PATH`,
+      );
+      return { path: p, source: 'bundled' };
+    }
+  } catch {
+    // not installed
+  }
+  throw new MediaError('FAILED', `${name} not found`, {
+    detail: `set ${name.toUpperCase()}_PATH, install ffmpeg, or install ${pkg}`,
+    retryable: false,
+  });
+}
+
+/** PATH lookup as the shell does it, so `intake doctor` can say which binary runs. */
+function onPath(name: string): string | null {
+  for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {
+    if (!dir) continue;
+    const p = path.join(dir, name);
+    try {
+      fs.accessSync(p, fs.constants.X_OK);
+      if (fs.statSync(p).isFile()) return p;
+    } catch {
+      // not here
+    }
+  }
+  return null;
+}
+
+// ---- running a process ----------------------------------------------------------------------------------------
+
+interface RunResult {
+  outcome: 'exit' | 'timeout' | 'aborted' | 'spawn_error' | 'too_much_output';
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  error?: Error;
+}
+
+/** Groups still running: killed when this process exits normally (a SIGKILL of ours is covered by pdeathsig). */
+const live = new Set<number>();
+let exitHook = false;
+const killGroup = (pid: number) => {
+  try {
+    process.kill(-pid, 'SIGKILL');
+  } catch {
+    // already gone
+  }
+};
+
+// On Linux, util-linux's setpriv sets the parent-death signal and then execs the binary (same pid): if the daemon
+// itself is killed with SIGKILL, the kernel kills ffmpeg too, although it runs in a process group of its own.
+let setpriv: string | null | undefined;
+
+function run(bin: string, args: string[], timeoutMs: number, signal?: AbortSignal, onLine?: (line: string) => void): Promise<RunResult> {
+  if (!exitHook) {
+    exitHook = true;
+    process.on('exit', () => live.forEach(killGroup));
+  }
+  if (setpriv === undefined) setpriv = process.platform === 'linux' ? onPath('setpriv') : null;
+  const [cmd, argv] = setpriv ? [setpriv, ['--pdeathsig', 'KILL', '--', bin, ...args]] : [bin, args];
+
+  return new Promise((resolve) => {
+    let outcome: RunResult['outcome'] = 'exit';
+    let stdout = '';
+    let stderr = '';
+    let pending = '';
+    if (signal?.aborted) return resolve({ outcome: 'aborted', code: null, stdout, stderr });
+    // detached: the child leads a new process group, so one kill reaches everything it started.
+    const child = spawn(cmd, argv, { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    const pid = child.pid;
+    const stop = (why: RunResult['outcome']) => {
+      if (outcome === 'exit') outcome = why;
+      if (pid) killGroup(pid);
+    };
+    if (pid) live.add(pid);
+    const timer = setTimeout(() => stop('timeout'), timeoutMs);
+    const onAbort = () => stop('aborted');
+    signal?.addEventListener('abort', onAbort, { once: true });
+
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+      if (onLine) {
+        const lines = (pending + chunk).split('\n');
+        pending = lines.pop() ?? '';
+        for (const l of lines) onLine(l.trim());
+      } else if ((stdout += chunk).length > STDOUT_CAP) {
+        stop('too_much_output');
+      }
+    });
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+      stderr = (stderr + chunk).slice(-STDERR_TAIL);
+    });
+    let spawnError: Error | undefined;
+    child.on('error', (err) => {
+      spawnError = err;
+      if (outcome === 'exit') outcome = 'spawn_error';
+    });
+    // 'close' comes after the exit and after both pipes closed: nothing of the group is left writing.
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+      if (pid) live.delete(pid);
+      resolve({ outcome, code, stdout, stderr, error: spawnError });
+    });
+  });
+}
+
+function failure(r: RunResult, what: string): MediaError {
+  const stderr = r.stderr.trim();
+  const last = stderr.replace(/ on whitelist '[^']*'/g, ' on the allow-list').split('\n').slice(-3).join(' | ');
+  switch (r.outcome) {
+    case 'timeout':
+      return new MediaError('TIMEOUT', 'the file took too long to process', { detail: `${what} killed at its timeout`, stderr });
+    case 'aborted':
+      return new MediaError('FAILED', 'stopped', { detail: `${what} aborted`, stderr });
+    case 'spawn_error':
+      return new MediaError('FAILED', 'could not start ffmpeg', { detail: r.error?.message, cause: r.error });
+    case 'too_much_output':
+      return new MediaError('NOT_MEDIA', 'not a video', { detail: `${what}: ffprobe printed too much`, retryable: false });
+  }
+  // What ffmpeg says about a file it cannot or may not read: properties of the file, not worth a retry.
+  if (/moov atom not found|partial file|Truncating packet|error reading header/i.test(stderr)) {
+    return new MediaError('TRUNCATED', 'the file is cut off', { detail: last, retryable: false, stderr });
+  }
+  const codec = /Codec \((\S+)\) not on whitelist/.exec(stderr);
+  if (codec) return new MediaError('NOT_MEDIA', `unsupported format (${codec[1]})`, { detail: last, retryable: false, stderr });
+  if (/not on whitelist|Invalid data found|could not find codec parameters|Unknown input format|End of file/i.test(stderr)) {
+    return new MediaError('NOT_MEDIA', 'not a video', { detail: last, retryable: false, stderr });
+  }
+  return new MediaError('FAILED', `${what} failed`, { detail: `exit ${r.code}: ${last}`, stderr });
+}
+
+// ---- files ----------------------------------------------------------------------------------------------------
+
+/** Size of a regular file of ours; a missing one is a failure (the original is kept: someone removed it). */
+function fileSize(file: string): number {
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(file);
+  } catch (err) {
+    throw new MediaError('FAILED', 'the file is missing', { detail: (err as Error).message, retryable: false, cause: err });
+  }
+  if (!st.isFile()) throw new MediaError('FAILED', 'not a regular file', { detail: file, retryable: false });
+  return st.size;
+}
+
+/** Writes `<output>.part` and renames it into place, fsynced; the temporary file never outlives a failure. */
+async function viaTemp(output: string, work: (tmp: string) => Promise<void>): Promise<void> {
+  const tmp = `${output}.part`;
+  try {
+    await work(tmp);
+    const fd = fs.openSync(tmp, 'r');
+    try {
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+    fs.renameSync(tmp, output);
+    const dir = fs.openSync(path.dirname(output), 'r');
+    try {
+      fs.fsyncSync(dir);
+    } finally {
+      fs.closeSync(dir);
+    }
+  } catch (err) {
+    fs.rmSync(tmp, { force: true });
+    throw err;
+  }
+}
+
+const BOXES = new Set(['ftyp', 'moov', 'mdat', 'free', 'skip', 'wide', 'pnot']);
+function looksLikeMp4(file: string): boolean {
+  const head = Buffer.alloc(8);
+  const fd = fs.openSync(file, 'r');
+  try {
+    return fs.readSync(fd, head, 0, 8, 0) === 8 && BOXES.has(head.toString('latin1', 4, 8));
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+// ---- ffprobe JSON -> VideoInfo --------------------------------------------------------------------------------
+
+interface ProbeStream {
+  codec_type?: string;
+  codec_name?: string;
+  width?: number;
+  height?: number;
+  pix_fmt?: string;
+  avg_frame_rate?: string;
+  r_frame_rate?: string;
+  channels?: number;
+  sample_rate?: string;
+  disposition?: { attached_pic?: number };
+  side_data_list?: Array<{ rotation?: number }>;
+}
+
+function toVideoInfo(json: string, sizeBytes: number): VideoInfo {
+  let data: { format?: { format_name?: string; duration?: string }; streams?: ProbeStream[] };
+  try {
+    data = JSON.parse(json);
+  } catch (err) {
+    throw new MediaError('FAILED', 'ffprobe printed something unreadable', { cause: err });
+  }
+  const streams = data.streams ?? [];
+  const v = streams.find((s) => s.codec_type === 'video' && s.disposition?.attached_pic !== 1);
+  const a = streams.find((s) => s.codec_type === 'audio');
+  const duration = Number(data.format?.duration);
+  const rotation = v?.side_data_list?.find((d) => typeof d.rotation === 'number')?.rotation ?? 0;
+  return {
+    container: data.format?.format_name ?? 'unknown',
+    durationSeconds: Number.isFinite(duration) ? duration : null,
+    sizeBytes,
+    video: v
+      ? {
+          codec: v.codec_name ?? 'unknown',
+          width: v.width ?? 0,
+          height: v.height ?? 0,
+          fps: rate(v.avg_frame_rate) ?? rate(v.r_frame_rate),
+          rotation: (((Math.round(rotation / 90) * 90) % 360) + 360) % 360,
+          pixFmt: v.pix_fmt ?? null,
+        }
+      : null,
+    audio: a
+      ? { codec: a.codec_name ?? 'unknown', channels: a.channels ?? 0, sampleRate: Number(a.sample_rate) || null }
+      : null,
+    streamCount: streams.length,
+    otherStreams: streams.filter((s) => s !== v && s !== a).map((s) => s.codec_type ?? 'unknown'),
+  };
+}
+
+function rate(r: string | undefined): number | null {
+  const m = /^(\d+)\/(\d+)$/.exec(r ?? '');
+  if (!m || Number(m[2]) === 0 || Number(m[1]) === 0) return null;
+  return Number(m[1]) / Number(m[2]);
+}
