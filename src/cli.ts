@@ -7,7 +7,11 @@ import { makeLogger } from './adapters/logger.ts';
 import { runDaemon, runOnce } from './pipeline/daemon.ts';
 import { importPaths } from './pipeline/import.ts';
 import { listMessages } from './db/messages.ts';
-import { renderMessages, messageJson } from './cli/render.ts';
+import os from 'node:os';
+import { renderMessages, messageJson, itemJson, renderItems, eventJson, renderHistory } from './cli/render.ts';
+import { itemHistory, itemsOfMessages, listItems } from './db/items.ts';
+import { assignStory, review } from './pipeline/review.ts';
+import type { ItemStatus } from './db/schema.ts';
 import { runDoctor } from './cli/doctor.ts';
 import { onShutdown } from './runtime/shutdown.ts';
 
@@ -23,6 +27,11 @@ async function withApp<T>(fn: (app: App) => Promise<T>): Promise<T> {
 
 function out(text: string) {
   process.stdout.write(text.endsWith('\n') ? text : text + '\n');
+}
+
+function positiveInt(v: string, what: string): number {
+  if (!/^\d+$/.test(v) || Number(v) < 1) throw new IntakeError('USAGE', `${what}: expected a positive number, got "${v}"`);
+  return Number(v);
 }
 
 export function buildCli(): Command {
@@ -74,8 +83,75 @@ export function buildCli(): Command {
     .action(async (opts: { json?: boolean }) => {
       await withApp(async (app) => {
         const rows = await listMessages(app.db.orm);
-        if (opts.json) out(JSON.stringify(rows.map(messageJson), null, 2));
+        const its = await itemsOfMessages(app.db.orm, rows.map((r) => r.id));
+        const byMessage = (id: number) => its.filter((i) => i.messageId === id);
+        if (opts.json) out(JSON.stringify(rows.map((m) => messageJson(m, byMessage(m.id))), null, 2));
         else out(renderMessages(rows));
+      });
+    });
+
+  program
+    .command('items')
+    .description('list the submissions: messages, videos and video links, with their story and review status')
+    .option('--story <n>', 'only this story (a number, or "none" for the triage queue)')
+    .addOption(new Option('--status <status>', 'only this review status').choices(['pending', 'approved', 'rejected']))
+    .option('--json', 'print one JSON document')
+    .action(async (opts: { story?: string; status?: ItemStatus; json?: boolean }) => {
+      const story = opts.story === undefined ? undefined : opts.story === 'none' ? null : positiveInt(opts.story, '--story');
+      await withApp(async (app) => {
+        const rows = await listItems(app.db.orm, { story, status: opts.status });
+        out(opts.json ? JSON.stringify(rows.map(itemJson), null, 2) : renderItems(rows));
+      });
+    });
+
+  program
+    .command('assign')
+    .description('link items to a story (staff decision; recorded)')
+    .argument('<item>', 'item id')
+    .argument('<story>', 'story number')
+    .option('--by <name>', 'who decides (recorded)', os.userInfo().username)
+    .action(async (item: string, story: string, opts: { by: string }) => {
+      await withApp(async (app) => {
+        await assignStory(app.db, app.config.campaign, [positiveInt(item, 'item')], positiveInt(story, 'story'), opts.by);
+        out(`item ${item} linked to story ${story}`);
+      });
+    });
+
+  program
+    .command('approve')
+    .description('approve items for the families and the website (recorded)')
+    .argument('<item...>', 'item ids')
+    .option('--by <name>', 'who decides (recorded)', os.userInfo().username)
+    .action(async (ids: string[], opts: { by: string }) => {
+      await withApp(async (app) => {
+        await review(app.db, ids.map((i) => positiveInt(i, 'item')), 'approve', opts.by);
+        out(`approved ${ids.join(', ')}`);
+      });
+    });
+
+  program
+    .command('reject')
+    .description('reject items (recorded, with the reason)')
+    .argument('<item...>', 'item ids')
+    .requiredOption('--reason <reason>', 'why (recorded, shown to staff)')
+    .option('--by <name>', 'who decides (recorded)', os.userInfo().username)
+    .action(async (ids: string[], opts: { by: string; reason: string }) => {
+      await withApp(async (app) => {
+        await review(app.db, ids.map((i) => positiveInt(i, 'item')), 'reject', opts.by, opts.reason);
+        out(`rejected ${ids.join(', ')}`);
+      });
+    });
+
+  program
+    .command('history')
+    .description("an item's recorded changes: who, when, from what, to what")
+    .argument('<item>', 'item id')
+    .option('--json', 'print one JSON document')
+    .action(async (item: string, opts: { json?: boolean }) => {
+      const id = positiveInt(item, 'item');
+      await withApp(async (app) => {
+        const rows = await itemHistory(app.db.orm, id);
+        out(opts.json ? JSON.stringify(rows.map(eventJson), null, 2) : renderHistory(id, rows));
       });
     });
 

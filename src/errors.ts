@@ -9,6 +9,7 @@ export type ErrorCode =
   | 'STORE' // raw message could not be made durable
   | 'PARSE' // a message could not be parsed (after budgets)
   | 'NOT_FOUND'
+  | 'INVALID' // a request the current state does not allow (approving twice, no story yet)
   | 'INTERNAL';
 
 export class IntakeError extends Error {

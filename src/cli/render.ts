@@ -1,7 +1,20 @@
 // How listings look: JSON shapes of the SPEC for scripts, short aligned lines for people.
 import type { MessageListing } from '../db/messages.ts';
+import type { items as itemsTable, itemEvents } from '../db/schema.ts';
 
-export function messageJson(m: MessageListing) {
+type ItemRow = typeof itemsTable.$inferSelect;
+type EventRow = typeof itemEvents.$inferSelect;
+export interface ItemRef {
+  id: number;
+  messageId: number;
+  story: number | null;
+  linkMethod: string | null;
+}
+
+export function messageJson(m: MessageListing, its: ItemRef[] = []) {
+  // The message's story: the one its items share (null when none or when they differ).
+  const stories = [...new Set(its.map((i) => i.story))];
+  const story = stories.length === 1 ? stories[0] : null;
   return {
     id: m.id,
     source: m.source,
@@ -13,9 +26,9 @@ export function messageJson(m: MessageListing) {
     status: m.status,
     classification: m.classification,
     classificationReason: m.classificationReason,
-    story: null as number | null,
-    linkMethod: null as string | null,
-    items: [] as number[],
+    story,
+    linkMethod: story === null ? null : (its.find((i) => i.story === story)?.linkMethod ?? null),
+    items: its.map((i) => i.id),
     attachments: m.attachments,
     size: m.size,
     ack: null as string | null,
@@ -38,4 +51,43 @@ export function renderMessages(rows: MessageListing[]): string {
   return [`${'id'.padStart(6)}  ${'received (UTC)'.padEnd(16)}  ${'state'.padEnd(12)}  ${'from'.padEnd(30)}  subject`, ...lines].join(
     '\n',
   );
+}
+
+export function itemJson(i: ItemRow) {
+  return {
+    id: i.id,
+    messageId: i.messageId,
+    kind: i.kind,
+    story: i.story,
+    linkMethod: i.linkMethod,
+    linkConfidence: i.linkConfidence === null ? null : Math.round(i.linkConfidence * 100) / 100,
+    linkReason: i.linkReason,
+    status: i.status,
+    text: i.kind === 'message' ? i.text : null,
+    language: i.language,
+    displayName: i.displayName,
+    url: i.kind === 'video_link' ? i.url : null,
+    video: null as null | Record<string, unknown>,
+  };
+}
+
+export function renderItems(rows: ItemRow[]): string {
+  if (!rows.length) return 'no items';
+  const lines = rows.map((i) => {
+    const what = i.kind === 'message' ? (i.text ?? '') : i.kind === 'video_link' ? (i.url ?? '') : 'video attachment';
+    const story = i.story === null ? 'triage' : `story ${i.story}`;
+    return `${String(i.id).padStart(6)}  ${cut(i.kind, 10)}  ${cut(story, 9)}  ${cut(i.linkMethod ?? '', 8)}  ${cut(i.status, 8)}  ${cut(what, 60)}`;
+  });
+  return [`${'id'.padStart(6)}  ${'kind'.padEnd(10)}  ${'story'.padEnd(9)}  ${'how'.padEnd(8)}  ${'status'.padEnd(8)}  content`, ...lines].join('\n');
+}
+
+export function eventJson(e: EventRow) {
+  return { at: e.at.toISOString(), actor: e.actor, action: e.action, from: e.from, to: e.to, reason: e.reason };
+}
+
+export function renderHistory(itemId: number, rows: EventRow[]): string {
+  if (!rows.length) return `item ${itemId}: no recorded changes`;
+  return rows
+    .map((e) => `${e.at.toISOString().slice(0, 19).replace('T', ' ')}  ${e.actor.padEnd(12)}  ${e.action.padEnd(8)}  ${JSON.stringify(e.from)} -> ${JSON.stringify(e.to)}${e.reason ? `  (${e.reason})` : ''}`)
+    .join('\n');
 }

@@ -2,13 +2,13 @@
 // loop (parse what is stored), both runLoop-shaped so an error never ends the daemon.
 import type { App } from '../app.ts';
 import { recoverRaw } from './ingest.ts';
-import { parsePending } from './parse.ts';
+import { processPending } from './process.ts';
 import { makeWakeup, runLoop } from '../runtime/loop.ts';
 import type { IngestCounts } from '../domain.ts';
 
 export interface RunResult {
   inbox: IngestCounts;
-  parse: { parsed: number; quarantined: number; retry: number };
+  parse: { parsed: number; quarantined: number; retry: number; understood: number };
 }
 
 /** One full pass: recover, take every message now in the inbox, process it; then return. */
@@ -17,7 +17,7 @@ export async function runOnce(app: App, signal: AbortSignal): Promise<RunResult>
   const inbox = app.makeInbox();
   try {
     const counts = await inbox.drain(signal);
-    const parse = await parsePending(app.deps, { signal });
+    const parse = await processPending(app.deps, { signal });
     return { inbox: counts, parse };
   } finally {
     await inbox.close();
@@ -53,8 +53,8 @@ export async function runDaemon(app: App, signal: AbortSignal): Promise<void> {
     signal,
     step: async (s) => {
       stored.clear();
-      const c = await parsePending(app.deps, { signal: s });
-      if (c.parsed || c.quarantined) log.info({ ...c }, 'messages processed');
+      const c = await processPending(app.deps, { signal: s });
+      if (c.parsed || c.quarantined || c.understood) log.info({ ...c }, 'messages processed');
     },
     wait: (s) => stored.wait(30_000, s),
   });

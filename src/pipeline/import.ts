@@ -4,7 +4,7 @@ import { inArray, and, eq } from 'drizzle-orm';
 import type { App } from '../app.ts';
 import { findMessages } from '../adapters/mail-files.ts';
 import { ingestMessage, recoverRaw } from './ingest.ts';
-import { parsePending } from './parse.ts';
+import { processPending } from './process.ts';
 import { messages } from '../db/schema.ts';
 import { errorMessage } from '../errors.ts';
 
@@ -44,7 +44,7 @@ export async function importPaths(app: App, paths: string[], opts: { progress?: 
     bar?.increment();
   }
   bar?.stop();
-  await parsePending(app.deps);
+  await processPending(app.deps);
   for (let i = 0; i < s.ids.length; i += 1000) {
     const chunk = s.ids.slice(i, i + 1000);
     const q = await app.db.orm

@@ -126,6 +126,11 @@ describe.each(backends)('ingest on %s', (backend) => {
     const abs = app.rawStore.absolute(video.path);
     expect(abs.startsWith(path.join(app.dataDir, 'attachments'))).toBe(true);
     expect(fs.readFileSync(abs).equals(payload)).toBe(true);
+    // Supporters may be at risk: nothing readable by other local users.
+    expect(fs.statSync(abs).mode & 0o777).toBe(0o600);
+    expect(fs.statSync(path.dirname(abs)).mode & 0o777).toBe(0o700);
+    expect(fs.statSync(app.rawStore.absolute(m.rawPath)).mode & 0o777).toBe(0o600);
+    expect(fs.statSync(path.dirname(app.rawStore.absolute(m.rawPath))).mode & 0o777).toBe(0o700);
     expect(atts[1].filename).toBe('passwd.mp4'); // both kept, under different generated names
     expect(atts[1].path).not.toBe(video.path);
   });

@@ -1,0 +1,102 @@
+// Stage 3: understand each parsed message: classify it, and for a submission extract its items and link them
+// to a story. Decisions come from the pure core; this file only loads facts and stores results, in one
+// transaction per message, so a replay changes nothing (items are unique per message and key).
+import { eq } from 'drizzle-orm';
+import type { IngestDeps } from './ingest.ts';
+import { insertItems, loadFacts, pendingUnderstanding, recordEvent, type NewItem } from '../db/items.ts';
+import { messages } from '../db/schema.ts';
+import { classify } from '../core/classify.ts';
+import { extractItems } from '../core/items.ts';
+import { detectLanguage, signOff, splitReply } from '../core/text.ts';
+import { linkStory, type LinkResult } from '../core/link.ts';
+import { headerValues, type MessageFacts } from '../core/facts.ts';
+import type { Campaign } from '../config.ts';
+
+/** Below this, a link is not trusted: the item goes to triage. */
+export const MIN_LINK_CONFIDENCE = 0.6;
+
+function ownContext(c: Campaign) {
+  const own = [...c.addresses, c.ackFrom].map((a) => a.toLowerCase());
+  return { ownAddresses: own, ownDomains: [...new Set(own.map((a) => a.split('@')[1]))] };
+}
+
+function recipientsOf(f: MessageFacts): string[] {
+  const list = [...f.to, ...f.cc].map((a) => a.address).filter((a): a is string => Boolean(a));
+  for (const h of [...headerValues(f, 'delivered-to'), ...headerValues(f, 'x-original-to')])
+    for (const m of h.matchAll(/[^\s<>,;"]+@[^\s<>,;"]+/g)) list.push(m[0].toLowerCase());
+  return [...new Set(list)];
+}
+
+/** The pure decision for one message: classification, and items with their links. */
+export function understand(f: MessageFacts, campaign: Campaign) {
+  const c = classify(f, ownContext(campaign));
+  if (c.classification !== 'submission') return { classification: c, items: [] as NewItem[] };
+  const split = splitReply(f.text ?? '');
+  const body = split.body.trim();
+  let link: LinkResult = linkStory(
+    { recipients: recipientsOf(f), inReplyTo: f.inReplyTo, references: f.references, subject: f.subject, body },
+    campaign,
+  );
+  if (link.story !== null && link.confidence < MIN_LINK_CONFIDENCE)
+    link = { ...link, story: null, method: null, reason: `not sure enough (${link.reason})` };
+  const language = detectLanguage([f.subject ?? '', body].join('\n'));
+  const displayName = signOff(body);
+  const items: NewItem[] = extractItems(f, body).map((d) => ({
+    key: d.key,
+    kind: d.kind,
+    text: d.kind === 'message' ? d.text : null,
+    quoted: d.kind === 'message' ? split.quoted : null,
+    signature: d.kind === 'message' ? split.signature : null,
+    language: d.kind === 'message' ? language : null,
+    url: d.url ?? null,
+    attachmentId: d.attachmentId ?? null,
+    story: link.story,
+    linkMethod: link.story === null ? null : link.method,
+    linkConfidence: link.confidence,
+    linkReason: link.reason,
+    displayName: d.kind === 'message' ? displayName : null,
+  }));
+  return { classification: c, items };
+}
+
+export async function understandOne(deps: IngestDeps, id: number): Promise<void> {
+  const facts = await loadFacts(deps.db.orm, id);
+  if (!facts) return;
+  const { classification: c, items } = understand(facts, deps.campaign);
+  const now = deps.clock?.now() ?? new Date();
+  await deps.db.orm.transaction(async (tx) => {
+    await tx
+      .update(messages)
+      .set({ classification: c.classification, classificationReason: c.reason, ackBlock: c.ackBlock, understoodAt: now })
+      .where(eq(messages.id, id));
+    const created = await insertItems(tx, id, items);
+    for (const { id: itemId, key } of created) {
+      const it = items.find((i) => i.key === key)!;
+      await recordEvent(tx, {
+        itemId,
+        actor: 'intake',
+        action: 'link',
+        to: { story: it.story, method: it.linkMethod, confidence: it.linkConfidence, reason: it.linkReason },
+        at: now,
+      });
+    }
+  });
+  deps.log.debug({ id, classification: c.classification, items: items.length }, 'message understood');
+}
+
+export async function understandPending(deps: IngestDeps, opts: { signal?: AbortSignal } = {}) {
+  let n = 0;
+  let afterId = 0;
+  for (;;) {
+    if (opts.signal?.aborted) break;
+    const batch = await pendingUnderstanding(deps.db.orm, 200, afterId);
+    if (!batch.length) break;
+    for (const { id } of batch) {
+      if (opts.signal?.aborted) break;
+      await understandOne(deps, id);
+      afterId = id;
+      n++;
+    }
+  }
+  return n;
+}
