@@ -22,14 +22,14 @@ describe('intake run on the embedded defaults', () => {
       const dropped = Date.now();
 
       let listed: any[] = [];
-      for (let i = 0; i < 40 && !listed.some((m) => m.status === 'parsed'); i++) {
+      for (let i = 0; i < 40 && !listed.some((m) => m.classification === 'submission'); i++) {
         const r = await runCli(['messages', '--json'], env);
         expect(r.code, r.stderr).toBe(0);
         listed = JSON.parse(r.stdout);
         if (!listed.length) await new Promise((res) => setTimeout(res, 250));
       }
       expect(listed).toHaveLength(1);
-      expect(listed[0]).toMatchObject({ subject: 'Дар бораи Хуршед', status: 'parsed', story: null, ack: null });
+      expect(listed[0]).toMatchObject({ subject: 'Дар бораи Хуршед', status: 'parsed', classification: 'submission', story: 8, ack: null });
       expect(listed[0].source).toBe(path.join(dataDir, 'inbox/new/drop1.eml'));
       expect(Date.now() - dropped).toBeLessThan(30_000);
       expect(fs.readdirSync(path.join(dataDir, 'inbox/cur'))).toEqual(['drop1.eml:2,S']);
