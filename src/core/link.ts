@@ -210,6 +210,11 @@ const ALLOWED_BEFORE_BARE = new Set(
 );
 const BARE_FOLLOWERS = /^\s+(?:fan|fans|priority|choice|thing|spot|rule|seed|pick|hit|best|place|most|in|on|at|for|cause|song|reason)(?![\p{L}])/iu;
 
+/** How far after a story word (or before a bare number) the number and its context are looked for. */
+const WINDOW = 120;
+/** Supporters write a few paragraphs: past this, a body is read no further for linking. */
+export const MAX_LINK_CHARS = 20_000;
+
 interface NumberHit {
   n: number;
   text: string;
@@ -220,16 +225,24 @@ function afterIsQuantity(rest: string): boolean {
 }
 
 function wordBefore(text: string, index: number): { word: string | null; char: string } {
-  const lineStart = text.lastIndexOf('\n', index - 1) + 1;
+  const from = Math.max(0, index - WINDOW);
+  const lineStart = Math.max(from, text.lastIndexOf('\n', index - 1) + 1);
   const before = text.slice(lineStart, index).replace(/\s+$/, '');
   if (!before) return { word: null, char: '' };
   const m = /([\p{L}\p{M}]+)$/u.exec(before);
   return { word: m ? m[1].toLowerCase() : null, char: before[before.length - 1] };
 }
 
+const LEADING_DIGITS = new RegExp(String.raw`^(\d{1,3})(?!\d)(${DIGIT_ORD})?${B1}`, 'iu');
+const STORY_THEN_NUMBER = new RegExp(`${B0}${STORY_WORD}(?![\\p{L}\\p{M}_])`, 'giu');
+const LEADING_MARK = new RegExp(`^${NUM_MARK}`, 'iu');
+const ORDINAL_THEN_STORY = new RegExp(String.raw`${B0}(\d{1,2}${DIGIT_ORD}|[\p{L}\p{M}]+)\s+${STORY_WORD}${B1}`, 'giu');
+const DIGITS_ORDINAL = new RegExp(`^(\\d{1,2})${DIGIT_ORD}$`, 'iu');
+const WHOLE_STORY_WORD = new RegExp(`^${STORY_WORD}$`, 'iu');
+
 /** A number word or digits right at the start of `s`; returns its value and length. */
 function leadingNumber(s: string): { n: number; len: number; kind: 'digits' | 'cardinal' | 'ordinal' } | null {
-  const d = new RegExp(String.raw`^(\d{1,3})(?!\d)(${DIGIT_ORD})?${B1}`, 'iu').exec(s);
+  const d = LEADING_DIGITS.exec(s);
   if (d) {
     if (d[1].length === 3) return null;
     return { n: Number(d[1]), len: d[0].length, kind: d[2] ? 'ordinal' : 'digits' };
@@ -243,14 +256,14 @@ function leadingNumber(s: string): { n: number; len: number; kind: 'digits' | 'c
 /** Explicit story numbers in one text (subject or body), with the words that carry them. */
 function findNumbers(text: string, nameTokenKeys: (key: string) => boolean): NumberHit[] {
   const hits: NumberHit[] = [];
-  const storyAfter = new RegExp(`${B0}${STORY_WORD}(?![\\p{L}\\p{M}_])`, 'giu');
   // "story 8", "история № 8", "истории 3 и 8", "қиссаи 8", "қиссаи ҳаштум", "story eight"
-  for (const m of text.matchAll(storyAfter)) {
-    let pos = m.index! + m[0].length;
-    const mark = new RegExp(`^${NUM_MARK}`, 'iu').exec(text.slice(pos));
+  for (const m of text.matchAll(STORY_THEN_NUMBER)) {
+    // A window after the word: a story number follows within a few characters (and a long text stays linear).
+    const pos = m.index! + m[0].length;
+    const win = text.slice(pos, pos + WINDOW);
+    const mark = LEADING_MARK.exec(win);
     const markLen = mark ? mark[0].length : 0;
-    let rest = text.slice(pos + markLen).replace(/^\s+/, '');
-    pos = text.length - rest.length;
+    let rest = win.slice(markLen).replace(/^\s+/, '');
     const first = leadingNumber(rest);
     if (!first) continue;
     const numbers: number[] = [];
@@ -275,16 +288,15 @@ function findNumbers(text: string, nameTokenKeys: (key: string) => boolean): Num
       cur = next;
     }
     if (numbers.length) {
-      const end = text.length - rest.length;
+      const end = pos + win.length - rest.length;
       for (const n of numbers) hits.push({ n, text: text.slice(m.index!, end) });
     }
   }
   // "8-я история", "8th story", "восьмая история", "ҳаштумин қисса"
-  const before = new RegExp(String.raw`${B0}(\d{1,2}${DIGIT_ORD}|[\p{L}\p{M}]+)\s+${STORY_WORD}${B1}`, 'giu');
-  for (const m of text.matchAll(before)) {
+  for (const m of text.matchAll(ORDINAL_THEN_STORY)) {
     const token = m[1];
     let n: number | null = null;
-    const d = new RegExp(`^(\\d{1,2})${DIGIT_ORD}$`, 'iu').exec(token);
+    const d = DIGITS_ORDINAL.exec(token);
     if (d) n = Number(d[1]);
     else {
       const w = numberWord(token);
@@ -295,10 +307,10 @@ function findNumbers(text: string, nameTokenKeys: (key: string) => boolean): Num
   // bare "#8", "№ 8", "No. 8": only after nothing or a preposition, never "my #1 fan" or "школа №8"
   const bare = /(?<![&\w#])(#|№|No\.)\s?(\d{1,2})(?!\d)(?![\p{L}\p{M}_])/giu;
   for (const m of text.matchAll(bare)) {
-    const tail = text.slice(m.index! + m[0].length);
+    const tail = text.slice(m.index! + m[0].length, m.index! + m[0].length + WINDOW);
     if (afterIsQuantity(tail) || BARE_FOLLOWERS.test(tail)) continue;
     const b = wordBefore(text, m.index!);
-    if (b.word !== null && !ALLOWED_BEFORE_BARE.has(b.word) && !new RegExp(`^${STORY_WORD}$`, 'iu').test(b.word)) continue;
+    if (b.word !== null && !ALLOWED_BEFORE_BARE.has(b.word) && !WHOLE_STORY_WORD.test(b.word)) continue;
     if (b.word === null && /[\p{N}]/u.test(b.char)) continue;
     hits.push({ n: Number(m[2]), text: m[0] });
   }
@@ -469,7 +481,7 @@ function tokensOf(text: string): Token[] {
   // Links and addresses are not names; "#JusticeForKhurshed" holds one.
   const masked = text
     .replace(/https?:\/\/\S+|www\.\S+/gi, (m) => ' '.repeat(m.length))
-    .replace(/[\w.+'-]+@[\w-]+(?:\.[\w-]+)+/g, (m) => ' '.repeat(m.length))
+    .replace(/[\w.+'-]{1,64}@[\w-]{1,63}(?:\.[\w-]{1,63})+/g, (m) => ' '.repeat(m.length))
     .replace(/#[\p{L}\p{M}\p{N}_]+/gu, (m) => m.replace(/(\p{Ll})(\p{Lu})/gu, '$1 $2').replace(/[#_]/g, ' '));
   const out: Token[] = [];
   for (const m of masked.matchAll(/[\p{L}\p{M}]+(?:['’ʼ`][\p{L}\p{M}]+)*/gu)) {
@@ -498,12 +510,17 @@ function scanNames(text: string, names: StoryNames[], opts: { exclude?: [number,
   const lowercaseWriter = !/\p{Lu}/u.test(text);
   const tokens = tokensOf(text).filter((t) => {
     if (opts.exclude && t.index >= opts.exclude[0] && t.index < opts.exclude[1]) return false;
-    const lineStart = text.lastIndexOf('\n', t.index - 1) + 1;
+    const from = Math.max(0, t.index - 40);
+    const lineStart = Math.max(from, text.lastIndexOf('\n', t.index - 1) + 1);
     return !SELF_INTRO.test(text.slice(lineStart, t.index));
   });
 
-  // For each token, every (story, part) it fits.
+  // For each token, every (story, part) it fits (once per distinct spelling).
+  const memo = new Map<string, Array<{ story: number; part: Part; quality: Quality }>>();
   const fits = tokens.map((t) => {
+    const memoKey = `${t.capitalized ? 'C' : 'c'}${t.key}`;
+    const known = memo.get(memoKey);
+    if (known) return known;
     const out: Array<{ story: number; part: Part; quality: Quality }> = [];
     for (const sn of names)
       for (const f of sn.forms) {
@@ -512,6 +529,7 @@ function scanNames(text: string, names: StoryNames[], opts: { exclude?: [number,
         if (qlt === 'fuzzy' && !t.capitalized && !lowercaseWriter) continue;
         if (qlt) out.push({ story: sn.story, part: f.part, quality: qlt });
       }
+    memo.set(memoKey, out);
     return out;
   });
 
@@ -591,8 +609,9 @@ export function linkStory(input: LinkInput, campaign: CampaignView): LinkResult 
   const names = stories.map(storyNames).filter((x): x is StoryNames => x !== null);
   const notes: string[] = [];
   const signals: Signal[] = [];
-  const subject = input.subject ?? '';
-  const body = input.body ?? '';
+  const subject = (input.subject ?? '').slice(0, 2000);
+  const body = (input.body ?? '').slice(0, MAX_LINK_CHARS);
+  if ((input.body ?? '').length > MAX_LINK_CHARS) notes.push(`only the first ${MAX_LINK_CHARS} characters were read`);
 
   signals.push(...addressSignals(input.recipients ?? [], campaign, numbers, notes));
   signals.push(...replySignals(input, stories));

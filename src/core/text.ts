@@ -20,7 +20,7 @@ const isBlank = (l: string) => l.trim() === '';
 const isQuoteLine = (l: string) => /^[ \t]*>/.test(l);
 
 /** A line holding an email address, e.g. the end of an attribution line. */
-const EMAIL = /[\w.+'-]+@[\w-]+(?:\.[\w-]+)+/;
+const EMAIL = /[\w.+'-]{1,64}@[\w-]{1,63}(?:\.[\w-]{1,63})+/;
 
 /** Attribution verbs that end a "…, X wrote:" line: English, Russian, Tajik, and a few others phones send. */
 const WROTE = new RegExp(
@@ -308,8 +308,9 @@ const TG_LATIN_WORDS = new Set(
  */
 export function detectLanguage(text: string): Language | null {
   const clean = (text ?? '')
+    .slice(0, 20_000)
     .replace(/https?:\/\/\S+|www\.\S+/gi, ' ')
-    .replace(/[\w.+'-]+@[\w-]+(?:\.[\w-]+)+/g, ' ')
+    .replace(/[\w.+'-]{1,64}@[\w-]{1,63}(?:\.[\w-]{1,63})+/g, ' ')
     .replace(/#[\p{L}\p{N}_]+/gu, ' ');
   const cyr = (clean.match(/\p{Script=Cyrillic}/gu) ?? []).length;
   const lat = (clean.match(/[A-Za-z\u00C0-\u024F]/g) ?? []).length;
@@ -412,11 +413,11 @@ const NOT_NAMES = new Set(
 );
 
 const CONNECTORS = new Set(words('from of and & из и с ва аз'));
-const PHONE = /\+?\d[\d\s().-]{5,}\d/g;
+const PHONE = /\+?\d[\d\s().-]{5,25}\d/g;
 
 /** The parts of a sign-off that are a name or a place: no address, phone, link or sentence. */
 function cleanName(s: string, strict: boolean): string | null {
-  let t = s.replace(/https?:\/\/\S+|www\.\S+/gi, ' ').replace(/<?[\w.+'-]+@[\w-]+(?:\.[\w-]+)+>?/g, ' ').replace(PHONE, ' ');
+  let t = s.replace(/https?:\/\/\S+|www\.\S+/gi, ' ').replace(/<?[\w.+'-]{1,64}@[\w-]{1,63}(?:\.[\w-]{1,63})+>?/g, ' ').replace(PHONE, ' ');
   t = t.replace(/^[\s—–-]+/, '').replace(/[\s,;:.]+$/, '').replace(/\s+/g, ' ').trim();
   if (!t || t.length > 60 || /\d/.test(t)) return null;
   if (/[!?:;"«»<>@/\\|=]/.test(t)) return null;
@@ -441,9 +442,12 @@ function cleanName(s: string, strict: boolean): string | null {
  * "С уважением, Мария", "Бо эҳтиром,\nФарзона"). null when there is none; never an address or a phone number.
  */
 export function signOff(text: string): string | null {
-  const lines = (text ?? '')
-    .replace(/\r\n?/g, '\n')
+  // Only the end of the text matters (and a very long text stays cheap).
+  const all = (text ?? '').replace(/\r\n?/g, '\n');
+  const tail = all.length > 4000 ? all.slice(all.indexOf('\n', all.length - 4000) + 1 || all.length - 4000) : all;
+  const lines = tail
     .split('\n')
+    .map((l) => (l.length > 500 ? l.slice(-500) : l))
     .map((l) => l.trim());
   let end = lines.length;
   // Trailing blank lines, hashtags, links, and lines holding only a phone number or an address.
@@ -452,7 +456,7 @@ export function signOff(text: string): string | null {
     /^(#[\p{L}\p{N}_]+[\s,]*)+$/u.test(l) ||
     /^(https?:\/\/|www\.)\S+$/i.test(l) ||
     !l
-      .replace(/<?[\w.+'-]+@[\w-]+(?:\.[\w-]+)+>?/g, '')
+      .replace(/<?[\w.+'-]{1,64}@[\w-]{1,63}(?:\.[\w-]{1,63})+>?/g, '')
       .replace(PHONE, '')
       .replace(/(?<!\p{L})(tel|phone|mob|mobile|email|e-mail|тел|моб|почта)(?!\p{L})\.?/giu, '')
       .replace(/[\s,.;:()+/|-]+/g, '');

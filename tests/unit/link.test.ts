@@ -210,3 +210,15 @@ describe('nameKey', () => {
     expect(new Set(spellings.map(nameKey)).size).toBe(1);
   });
 });
+
+describe('hostile lengths', () => {
+  it('a huge body is read only up to MAX_LINK_CHARS, and a number near the top still links', () => {
+    const filler = 'story story #1 № история қиссаи Khurshed@x.tj '.repeat(60_000);
+    const r = linkStory(input(`Story 8. ${filler}`), campaign);
+    expect(r.reason).toMatch(/only the first \d+ characters were read/);
+    // the filler names story 1 too, so the result must be triage, never a guess
+    expect(r.story).toBeNull();
+    const r2 = linkStory(input(`Story 8, for Khurshed.\n${'лорем ипсум '.repeat(200_000)}`), campaign);
+    expect(r2.story).toBe(8);
+  });
+});

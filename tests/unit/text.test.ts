@@ -364,3 +364,13 @@ describe('signOff', () => {
     expect(signOff('Hi\n\nBest,\nNodira <nodira@example.com>')).toBe('Nodira');
   });
 });
+
+describe('hostile lengths', () => {
+  it('signOff reads only the end of a very long text and still finds the name', () => {
+    const text = `${'a@b.c 1234567 '.repeat(100_000)}\n\nС уважением,\nМария`;
+    expect(signOff(text)).toBe('Мария');
+  });
+  it('detectLanguage on a megabyte of mixed text gives an answer', () => {
+    expect(detectLanguage('Салом, ман аз Хуҷанд ҳастам. '.repeat(40_000))).toBe('tg');
+  });
+});
