@@ -168,3 +168,92 @@ export const itemEvents = pgTable(
   },
   (t) => [index('item_events_item').on(t.itemId)],
 );
+
+export type MediaState = 'queued' | 'processing' | 'ready' | 'rejected' | 'failed';
+
+/**
+ * One media job per video item (unique item_id: creating it twice is a no-op). Claimed with
+ * FOR UPDATE SKIP LOCKED; a row left `processing` by a crash is queued again once `locked_until` has passed.
+ * `reason` is written for staff ("not a video", "longer than 30 minutes").
+ */
+export const mediaJobs = pgTable(
+  'media_jobs',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    itemId: bigint('item_id', { mode: 'number' })
+      .notNull()
+      .references(() => items.id, { onDelete: 'cascade' }),
+    attachmentId: bigint('attachment_id', { mode: 'number' }).references(() => attachments.id, { onDelete: 'set null' }),
+    state: text('state').$type<MediaState>().notNull().default('queued'),
+    attempts: integer('attempts').notNull().default(0),
+    runAfter: timestamp('run_after', { withTimezone: true }).notNull().defaultNow(),
+    lockedBy: text('locked_by'),
+    lockedUntil: timestamp('locked_until', { withTimezone: true }),
+    reason: text('reason'),
+    lastError: text('last_error'),
+    originalSeconds: real('original_seconds'),
+    seconds: real('seconds'),
+    trimmed: boolean('trimmed'),
+    outputPath: text('output_path'),
+    posterPath: text('poster_path'),
+    probe: jsonb('probe'),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+    updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+    finishedAt: timestamp('finished_at', { withTimezone: true }),
+  },
+  (t) => [uniqueIndex('media_jobs_item').on(t.itemId), index('media_jobs_due').on(t.state, t.runAfter)],
+);
+
+export type OutboxKind = 'ack' | 'daily_digest' | 'final_digest' | 'family';
+export type OutboxState = 'queued' | 'sending' | 'sent' | 'failed' | 'uncertain' | 'suppressed';
+
+/**
+ * Every outgoing mail, fully rendered when queued. `key` makes queueing idempotent ('ack:<message id>',
+ * 'daily:<day>:<recipient>', ...). `rfc_message_id` is created with the row and never changes. A row is set
+ * `sending` in its own commit before the SMTP transaction; one found `sending` after a crash becomes `uncertain`
+ * and is not sent again. A suppressed acknowledgement is a row too, with its reason.
+ */
+export const outbox = pgTable(
+  'outbox',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    key: text('key').notNull(),
+    kind: text('kind').$type<OutboxKind>().notNull(),
+    /** The message this acknowledges (acks only). */
+    messageId: bigint('message_id', { mode: 'number' }).references(() => messages.id, { onDelete: 'set null' }),
+    story: integer('story'),
+    to: text('to'),
+    envelopeFrom: text('envelope_from'),
+    subject: text('subject'),
+    textBody: text('text_body'),
+    htmlBody: text('html_body'),
+    headers: jsonb('headers').$type<Record<string, string>>(),
+    rfcMessageId: text('rfc_message_id').notNull(),
+    state: text('state').$type<OutboxState>().notNull().default('queued'),
+    reason: text('reason'),
+    attempts: integer('attempts').notNull().default(0),
+    runAfter: timestamp('run_after', { withTimezone: true }).notNull().defaultNow(),
+    lastError: text('last_error'),
+    sentAt: timestamp('sent_at', { withTimezone: true }),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+    updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [
+    uniqueIndex('outbox_key').on(t.key),
+    index('outbox_due').on(t.state, t.runAfter),
+    index('outbox_to_kind').on(t.to, t.kind, t.createdAt),
+    index('outbox_message').on(t.messageId),
+  ],
+);
+
+/** A digest that was built and queued: one row per (kind, local day), so a restart or clock jump never repeats one. */
+export const digestRuns = pgTable(
+  'digest_runs',
+  {
+    kind: text('kind').notNull(),
+    day: text('day').notNull(),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+    items: integer('items').notNull().default(0),
+  },
+  (t) => [primaryKey({ columns: [t.kind, t.day] })],
+);
