@@ -1,0 +1,204 @@
+// Queries on the outbox: queueing (idempotent by key), claiming due rows, recording each send's outcome.
+import { randomUUID } from 'node:crypto';
+import { and, asc, desc, eq, inArray, sql } from 'drizzle-orm';
+import { outbox, type OutboxKind, type OutboxState } from './schema.ts';
+import type { Queryable } from './messages.ts';
+
+export interface QueuedMail {
+  /** Idempotency key: 'ack:<message id>', 'daily:<day>:<recipient>', ... A second call with the same key is a no-op. */
+  key: string;
+  kind: OutboxKind;
+  /** The single recipient; null only for a suppressed row that has none. */
+  to: string | null;
+  subject: string;
+  textBody: string;
+  htmlBody: string | null;
+  /** Extra headers (Auto-Submitted, In-Reply-To, ...). From, To, Subject, Date and Message-ID are set by the sender. */
+  headers?: Record<string, string>;
+  story?: number | null;
+  messageId?: number | null;
+  /** SMTP MAIL FROM: null is the null sender `<>`. */
+  envelopeFrom?: string | null;
+  state?: 'queued' | 'suppressed';
+  reason?: string | null;
+  runAfter?: Date;
+  /** When the row is made (the injected clock); the per-sender window counts from it. Default: the database's now(). */
+  at?: Date;
+  /**
+   * The Message-ID to give this mail, `<...>`. When omitted one is made as `<uuid@domain>`, with `domain`
+   * (pass the domain of campaign.ackFrom: `mailDomain(campaign.ackFrom)`), else `intake.invalid`.
+   */
+  rfcMessageId?: string;
+  domain?: string;
+}
+
+/** The domain part of an address ('campaign@notorture.example.org' -> 'notorture.example.org'). */
+export function mailDomain(address: string): string {
+  const at = address.lastIndexOf('@');
+  const d = at >= 0 ? address.slice(at + 1) : '';
+  return /^[A-Za-z0-9.-]+$/.test(d) ? d.toLowerCase() : 'intake.invalid';
+}
+
+export function newRfcMessageId(domain: string): string {
+  return `<${randomUUID()}@${mailDomain('x@' + domain)}>`;
+}
+
+/**
+ * Queues one mail, fully rendered, unless a row with the same key exists (INSERT ... ON CONFLICT (key) DO NOTHING).
+ * Usable inside a transaction. Returns the row's id and whether this call created it.
+ */
+export async function queueMail(q: Queryable, m: QueuedMail): Promise<{ id: number; created: boolean }> {
+  const rows = await q
+    .insert(outbox)
+    .values({
+      key: m.key,
+      kind: m.kind,
+      messageId: m.messageId ?? null,
+      story: m.story ?? null,
+      to: m.to,
+      envelopeFrom: m.envelopeFrom ?? null,
+      subject: m.subject,
+      textBody: m.textBody,
+      htmlBody: m.htmlBody,
+      headers: m.headers ?? {},
+      rfcMessageId: m.rfcMessageId ?? newRfcMessageId(m.domain ?? 'intake.invalid'),
+      state: m.state ?? 'queued',
+      reason: m.reason ?? null,
+      ...(m.runAfter ? { runAfter: m.runAfter } : m.at ? { runAfter: m.at } : {}),
+      ...(m.at ? { createdAt: m.at, updatedAt: m.at } : {}),
+    })
+    .onConflictDoNothing({ target: outbox.key })
+    .returning({ id: outbox.id });
+  if (rows.length) return { id: rows[0].id, created: true };
+  const existing = await q.select({ id: outbox.id }).from(outbox).where(eq(outbox.key, m.key));
+  return { id: existing[0].id, created: false };
+}
+
+export type OutboxRow = typeof outbox.$inferSelect;
+
+/**
+ * Claims up to `limit` due queued rows and marks them `sending`, in one statement (FOR UPDATE SKIP LOCKED, so two
+ * senders never take the same row). Run it outside any other transaction: the `sending` mark must be committed
+ * before the SMTP transaction starts.
+ */
+export async function claimDue(q: Queryable, now: Date, limit: number): Promise<OutboxRow[]> {
+  const res = await q.execute(sql`
+    UPDATE outbox SET state = 'sending', attempts = attempts + 1, updated_at = ${now}
+    WHERE id IN (
+      SELECT id FROM outbox
+      WHERE state = 'queued' AND run_after <= ${now}
+      ORDER BY run_after, id
+      LIMIT ${limit}
+      FOR UPDATE SKIP LOCKED
+    )
+    RETURNING id`);
+  const ids = (res.rows as Array<{ id: number | string }>).map((r) => Number(r.id));
+  if (!ids.length) return [];
+  return q.select().from(outbox).where(inArray(outbox.id, ids)).orderBy(asc(outbox.runAfter), asc(outbox.id));
+}
+
+export async function markSent(q: Queryable, id: number, at: Date): Promise<void> {
+  await q
+    .update(outbox)
+    .set({ state: 'sent', sentAt: at, lastError: null, updatedAt: at })
+    .where(and(eq(outbox.id, id), eq(outbox.state, 'sending')));
+}
+
+/** Back to `queued` for another try at `runAfter`. */
+export async function markRetry(q: Queryable, id: number, runAfter: Date, error: string, at: Date): Promise<void> {
+  await q
+    .update(outbox)
+    .set({ state: 'queued', runAfter, lastError: error, updatedAt: at })
+    .where(and(eq(outbox.id, id), eq(outbox.state, 'sending')));
+}
+
+export async function markEnded(
+  q: Queryable,
+  id: number,
+  state: 'failed' | 'uncertain',
+  error: string,
+  at: Date,
+): Promise<void> {
+  await q
+    .update(outbox)
+    .set({ state, lastError: error, updatedAt: at })
+    .where(and(eq(outbox.id, id), eq(outbox.state, 'sending')));
+}
+
+/**
+ * Every row left `sending` (a crash between the claim and the outcome) becomes `uncertain`: the mail may have
+ * gone out, so it is never resent automatically. Call once when the sender starts, before the first claim.
+ */
+export async function sendingToUncertain(q: Queryable, at: Date): Promise<number> {
+  const rows = await q
+    .update(outbox)
+    .set({ state: 'uncertain', lastError: 'the sender stopped during this send; it may or may not have been delivered', updatedAt: at })
+    .where(eq(outbox.state, 'sending'))
+    .returning({ id: outbox.id });
+  return rows.length;
+}
+
+/** Staff retry: a failed row (or an uncertain one with force) goes back to `queued`, due now. */
+export async function requeue(
+  q: Queryable,
+  id: number,
+  allowed: OutboxState[],
+  at: Date,
+): Promise<{ found: boolean; state: OutboxState | null; requeued: boolean }> {
+  const [row] = await q.select({ state: outbox.state }).from(outbox).where(eq(outbox.id, id));
+  if (!row) return { found: false, state: null, requeued: false };
+  const upd = await q
+    .update(outbox)
+    .set({ state: 'queued', runAfter: at, updatedAt: at })
+    .where(and(eq(outbox.id, id), inArray(outbox.state, allowed)))
+    .returning({ id: outbox.id });
+  return { found: true, state: row.state, requeued: upd.length > 0 };
+}
+
+/** Acknowledgements queued, sending, sent or uncertain to this address since `since` (suppressed and failed do not count). */
+export async function acksTo(q: Queryable, to: string, since: Date): Promise<number> {
+  const rows = await q
+    .select({ n: sql<number>`count(*)::int` })
+    .from(outbox)
+    .where(
+      and(
+        eq(outbox.kind, 'ack'),
+        sql`lower(${outbox.to}) = lower(${to})`,
+        inArray(outbox.state, ['queued', 'sending', 'sent', 'uncertain']),
+        sql`${outbox.createdAt} >= ${since}`,
+      ),
+    );
+  return rows[0]?.n ?? 0;
+}
+
+/** Acknowledgements created (not suppressed) since `since`, for the global hourly cap. */
+export async function acksSince(q: Queryable, since: Date): Promise<number> {
+  const rows = await q
+    .select({ n: sql<number>`count(*)::int` })
+    .from(outbox)
+    .where(
+      and(
+        eq(outbox.kind, 'ack'),
+        inArray(outbox.state, ['queued', 'sending', 'sent', 'uncertain']),
+        sql`${outbox.createdAt} >= ${since}`,
+      ),
+    );
+  return rows[0]?.n ?? 0;
+}
+
+export async function listOutbox(q: Queryable, limit = 200): Promise<OutboxRow[]> {
+  return q.select().from(outbox).orderBy(desc(outbox.id)).limit(limit);
+}
+
+export async function getOutbox(q: Queryable, id: number): Promise<OutboxRow | null> {
+  const [row] = await q.select().from(outbox).where(eq(outbox.id, id));
+  return row ?? null;
+}
+
+export async function outboxCounts(q: Queryable): Promise<Record<string, number>> {
+  const rows = await q
+    .select({ state: outbox.state, n: sql<number>`count(*)::int` })
+    .from(outbox)
+    .groupBy(outbox.state);
+  return Object.fromEntries(rows.map((r) => [r.state, r.n]));
+}
