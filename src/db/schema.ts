@@ -254,6 +254,12 @@ export const digestRuns = pgTable(
     day: text('day').notNull(),
     createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
     items: integer('items').notNull().default(0),
+    /**
+     * High-water marks of what this digest covered: the next one shows items and quarantined messages with a
+     * higher id. Ids, not times: the database's clock and the daemon's may differ, and either may jump.
+     */
+    lastItemId: bigint('last_item_id', { mode: 'number' }).notNull().default(0),
+    lastMessageId: bigint('last_message_id', { mode: 'number' }).notNull().default(0),
   },
   (t) => [primaryKey({ columns: [t.kind, t.day] })],
 );
