@@ -9,6 +9,7 @@ import { makeImapInbox } from './adapters/imap.ts';
 import type { Clock, Inbox } from './domain.ts';
 import { systemClock } from './domain.ts';
 import type { IngestDeps } from './pipeline/ingest.ts';
+import { makeMediaTool, type MediaTool } from './adapters/ffmpeg.ts';
 
 export interface App {
   config: Readonly<Config>;
@@ -17,6 +18,8 @@ export interface App {
   rawStore: RawStore;
   clock: Clock;
   deps: IngestDeps;
+  /** ffprobe/ffmpeg (FFMPEG_PATH/FFPROBE_PATH, then PATH, then a bundled binary). */
+  media: MediaTool;
   makeInbox(): Inbox;
   close(): Promise<void>;
 }
@@ -47,6 +50,7 @@ export async function makeApp(config: Readonly<Config>, opts: AppOptions = {}): 
     rawStore,
     clock,
     deps,
+    media: makeMediaTool({ ffmpegPath: config.ffmpegPath, ffprobePath: config.ffprobePath, log }),
     makeInbox() {
       if (config.imap) return makeImapInbox(deps, config.imap);
       return makeDropFolder(deps, path.join(config.dataDir, 'inbox'), config.inboxPollSeconds);

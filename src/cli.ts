@@ -8,7 +8,8 @@ import { runDaemon, runOnce } from './pipeline/daemon.ts';
 import { importPaths } from './pipeline/import.ts';
 import { listMessages } from './db/messages.ts';
 import os from 'node:os';
-import { renderMessages, messageJson, itemJson, renderItems, eventJson, renderHistory } from './cli/render.ts';
+import { renderMessages, messageJson, itemJson, renderItems, eventJson, renderHistory, videoJson } from './cli/render.ts';
+import { jobsOfItems } from './db/media.ts';
 import { itemHistory, itemsOfMessages, listItems } from './db/items.ts';
 import { assignStory, review } from './pipeline/review.ts';
 import type { ItemStatus } from './db/schema.ts';
@@ -51,7 +52,7 @@ export function buildCli(): Command {
         try {
           if (opts.once) {
             const r = await runOnce(app, ac.signal);
-            app.log.info({ ...r.inbox, ...r.parse }, 'pass complete');
+            app.log.info({ ...r.inbox, ...r.parse, media: r.media }, 'pass complete');
           } else {
             await runDaemon(app, ac.signal);
           }
@@ -100,7 +101,12 @@ export function buildCli(): Command {
       const story = opts.story === undefined ? undefined : opts.story === 'none' ? null : positiveInt(opts.story, '--story');
       await withApp(async (app) => {
         const rows = await listItems(app.db.orm, { story, status: opts.status });
-        out(opts.json ? JSON.stringify(rows.map(itemJson), null, 2) : renderItems(rows));
+        const videos = await jobsOfItems(app.db.orm, rows.filter((r) => r.kind === 'video').map((r) => r.id));
+        const videoOf = (id: number) => {
+          const j = videos.get(id);
+          return j ? videoJson(j, app.config.dataDir) : null;
+        };
+        out(opts.json ? JSON.stringify(rows.map((r) => itemJson(r, videoOf(r.id))), null, 2) : renderItems(rows, videos));
       });
     });
 

@@ -108,6 +108,8 @@ const EnvSchema = z.object({
   SMTP_URL: urlWithProtocols(['smtp:', 'smtps:']).optional(),
   FFMPEG_PATH: z.string().min(1).optional(),
   FFPROBE_PATH: z.string().min(1).optional(),
+  MEDIA_CONCURRENCY: z.coerce.number().int().min(1).max(16).default(1),
+  MEDIA_LEASE_SECONDS: positiveNumber.default(60),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -136,6 +138,10 @@ export interface Config {
   smtpUrl?: string;
   ffmpegPath?: string;
   ffprobePath?: string;
+  /** Media jobs running at once (ffmpeg processes). */
+  mediaConcurrency: number;
+  /** How long a claimed media job stays ours without a renewal (a crashed worker's job is retried after it). */
+  mediaLeaseSeconds: number;
   logLevel: z.infer<typeof EnvSchema>['LOG_LEVEL'];
 }
 
@@ -215,6 +221,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
     smtpUrl: e.SMTP_URL,
     ffmpegPath: e.FFMPEG_PATH,
     ffprobePath: e.FFPROBE_PATH,
+    mediaConcurrency: e.MEDIA_CONCURRENCY,
+    mediaLeaseSeconds: e.MEDIA_LEASE_SECONDS,
     logLevel: e.LOG_LEVEL,
   });
 }

@@ -1,34 +1,42 @@
 // `intake doctor`: every check says what it found and, when something is wrong, what to do about it.
 import fs from 'node:fs';
 import path from 'node:path';
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import { loadConfig, type Config } from '../config.ts';
 import { makeApp } from '../app.ts';
 import { silentLogger } from '../adapters/logger.ts';
 import { errorMessage } from '../errors.ts';
 import { countByStatus } from '../db/messages.ts';
-
-const run = promisify(execFile);
+import { makeMediaTool } from '../adapters/ffmpeg.ts';
 
 interface Check {
   name: string;
   ok: boolean;
+  /** Works, but something should be fixed (the bundled ffmpeg). */
+  warn?: boolean;
   detail: string;
   fix?: string;
 }
 
 async function ffmpegCheck(config: Config): Promise<Check> {
-  const bin = config.ffmpegPath ?? 'ffmpeg';
+  const media = makeMediaTool({ ffmpegPath: config.ffmpegPath, ffprobePath: config.ffprobePath });
   try {
-    const { stdout } = await run(bin, ['-hide_banner', '-version'], { timeout: 10_000 });
-    return { name: 'ffmpeg', ok: true, detail: `${bin}: ${stdout.split('\n')[0]}` };
+    const v = await media.version();
+    const from = { env: 'FFMPEG_PATH/FFPROBE_PATH', path: 'PATH', bundled: 'the npm package bundled with intake' }[v.source];
+    const detail = `ffmpeg ${v.ffmpeg} (${v.ffmpegPath}), ffprobe ${v.ffprobe} (${v.ffprobePath}), from ${from}`;
+    if (v.source !== 'bundled') return { name: 'ffmpeg', ok: true, detail };
+    return {
+      name: 'ffmpeg',
+      ok: true,
+      warn: true,
+      detail,
+      fix: 'the bundled ffmpeg is an old build without security fixes: install ffmpeg (apt-get install ffmpeg) or set FFMPEG_PATH and FFPROBE_PATH',
+    };
   } catch (err) {
     return {
       name: 'ffmpeg',
       ok: false,
-      detail: `${bin} could not be run: ${errorMessage(err)}`,
-      fix: 'install ffmpeg (apt-get install ffmpeg) or set FFMPEG_PATH',
+      detail: `ffmpeg/ffprobe could not be run: ${errorMessage(err)}`,
+      fix: 'install ffmpeg (apt-get install ffmpeg) or set FFMPEG_PATH and FFPROBE_PATH',
     };
   }
 }
@@ -106,7 +114,7 @@ export async function runDoctor(o: { json: boolean; print: (s: string) => void }
   else
     o.print(
       checks
-        .map((c) => `${c.ok ? 'ok  ' : 'FAIL'}  ${c.name}: ${c.detail}${c.fix ? `\n      -> ${c.fix}` : ''}`)
+        .map((c) => `${c.ok ? (c.warn ? 'warn' : 'ok  ') : 'FAIL'}  ${c.name}: ${c.detail}${c.fix ? `\n      -> ${c.fix}` : ''}`)
         .join('\n'),
     );
   return ok;

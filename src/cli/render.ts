@@ -1,6 +1,8 @@
 // How listings look: JSON shapes of the SPEC for scripts, short aligned lines for people.
 import type { MessageListing } from '../db/messages.ts';
+import path from 'node:path';
 import type { items as itemsTable, itemEvents } from '../db/schema.ts';
+import type { MediaJob } from '../db/media.ts';
 
 type ItemRow = typeof itemsTable.$inferSelect;
 type EventRow = typeof itemEvents.$inferSelect;
@@ -53,7 +55,24 @@ export function renderMessages(rows: MessageListing[]): string {
   );
 }
 
-export function itemJson(i: ItemRow) {
+const sec = (x: number | null) => (x === null ? null : Math.round(x * 1000) / 1000);
+
+/** The `video` field of an item (SPEC): paths are absolute, under the data directory. */
+export function videoJson(j: MediaJob, dataDir: string) {
+  return {
+    state: j.state,
+    reason: j.reason,
+    originalSeconds: sec(j.originalSeconds),
+    seconds: sec(j.seconds),
+    trimmed: j.trimmed,
+    path: j.outputPath ? path.join(dataDir, j.outputPath) : null,
+    poster: j.posterPath ? path.join(dataDir, j.posterPath) : null,
+    attempts: j.attempts,
+  };
+}
+export type VideoJson = ReturnType<typeof videoJson>;
+
+export function itemJson(i: ItemRow, video: VideoJson | null = null) {
   return {
     id: i.id,
     messageId: i.messageId,
@@ -67,14 +86,22 @@ export function itemJson(i: ItemRow) {
     language: i.language,
     displayName: i.displayName,
     url: i.kind === 'video_link' ? i.url : null,
-    video: null as null | Record<string, unknown>,
+    video: i.kind === 'video' ? video : null,
   };
 }
 
-export function renderItems(rows: ItemRow[]): string {
+function videoLine(j: MediaJob | undefined): string {
+  if (!j) return 'video attachment';
+  const s = (x: number | null) => `${Math.round(x ?? 0)} s`;
+  if (j.state === 'ready') return `video ready, ${s(j.seconds)}${j.trimmed ? ` (trimmed from ${s(j.originalSeconds)})` : ''}`;
+  if (j.state === 'rejected' || j.state === 'failed') return `video ${j.state}: ${j.reason ?? ''}`;
+  return `video ${j.state}${j.attempts ? ` (attempt ${j.attempts})` : ''}`;
+}
+
+export function renderItems(rows: ItemRow[], videos: Map<number, MediaJob> = new Map()): string {
   if (!rows.length) return 'no items';
   const lines = rows.map((i) => {
-    const what = i.kind === 'message' ? (i.text ?? '') : i.kind === 'video_link' ? (i.url ?? '') : 'video attachment';
+    const what = i.kind === 'message' ? (i.text ?? '') : i.kind === 'video_link' ? (i.url ?? '') : videoLine(videos.get(i.id));
     const story = i.story === null ? 'triage' : `story ${i.story}`;
     return `${String(i.id).padStart(6)}  ${cut(i.kind, 10)}  ${cut(story, 9)}  ${cut(i.linkMethod ?? '', 8)}  ${cut(i.status, 8)}  ${cut(what, 60)}`;
   });

@@ -5,10 +5,12 @@ import { recoverRaw } from './ingest.ts';
 import { processPending } from './process.ts';
 import { makeWakeup, runLoop } from '../runtime/loop.ts';
 import type { IngestCounts } from '../domain.ts';
+import { anyWork, drainMedia, mediaDepsOf, mediaIdleMs, runDueJobs, type MediaCounts } from './media.ts';
 
 export interface RunResult {
   inbox: IngestCounts;
   parse: { parsed: number; quarantined: number; retry: number; understood: number };
+  media: MediaCounts;
 }
 
 /** One full pass: recover, take every message now in the inbox, process it; then return. */
@@ -18,7 +20,8 @@ export async function runOnce(app: App, signal: AbortSignal): Promise<RunResult>
   try {
     const counts = await inbox.drain(signal);
     const parse = await processPending(app.deps, { signal });
-    return { inbox: counts, parse };
+    const media = await drainMedia(mediaDepsOf(app), signal);
+    return { inbox: counts, parse, media };
   } finally {
     await inbox.close();
   }
@@ -31,6 +34,7 @@ export async function runDaemon(app: App, signal: AbortSignal): Promise<void> {
   log.info({ inbox: inbox.kind, db: app.db.kind }, 'daemon started');
 
   const stored = makeWakeup();
+  const media = makeWakeup();
   const wakeProcessing = () => stored.wake();
 
   const inboxLoop = runLoop({
@@ -55,11 +59,27 @@ export async function runDaemon(app: App, signal: AbortSignal): Promise<void> {
       stored.clear();
       const c = await processPending(app.deps, { signal: s });
       if (c.parsed || c.quarantined || c.understood) log.info({ ...c }, 'messages processed');
+      if (c.understood) media.wake();
     },
     wait: (s) => stored.wait(30_000, s),
   });
 
-  await Promise.all([inboxLoop, processLoop]);
+  // Videos: their own loop, so ingestion never waits for ffmpeg. Woken when messages are understood (new
+  // items), otherwise it sleeps until the next retry is due, and at most 30 s (a dead worker's lease).
+  const mediaDeps = mediaDepsOf(app);
+  const mediaLoop = runLoop({
+    name: 'media',
+    log,
+    signal,
+    step: async (s) => {
+      media.clear();
+      const c = await runDueJobs(mediaDeps, s);
+      if (anyWork(c)) log.info({ ...c }, 'media jobs run');
+    },
+    wait: async (s) => media.wait(await mediaIdleMs(mediaDeps, 30_000), s),
+  });
+
+  await Promise.all([inboxLoop, processLoop, mediaLoop]);
   await inbox.close();
   log.info('daemon stopped');
 }

@@ -5,6 +5,7 @@ import { eq } from 'drizzle-orm';
 import type { IngestDeps } from './ingest.ts';
 import { insertItems, loadFacts, pendingUnderstanding, recordEvent, type NewItem } from '../db/items.ts';
 import { messages } from '../db/schema.ts';
+import { enqueueVideos } from '../db/media.ts';
 import { classify } from '../core/classify.ts';
 import { extractItems } from '../core/items.ts';
 import { detectLanguage, signOff, splitReply } from '../core/text.ts';
@@ -70,6 +71,12 @@ export async function understandOne(deps: IngestDeps, id: number): Promise<void>
       .set({ classification: c.classification, classificationReason: c.reason, ackBlock: c.ackBlock, understoodAt: now })
       .where(eq(messages.id, id));
     const created = await insertItems(tx, id, items);
+    // A video's media job is born with its item: nothing waits for it, and no video item is ever without one.
+    const videos = created.flatMap(({ id: itemId, key }) => {
+      const it = items.find((i) => i.key === key)!;
+      return it.kind === 'video' ? [{ itemId, attachmentId: it.attachmentId ?? null }] : [];
+    });
+    await enqueueVideos(tx, videos);
     for (const { id: itemId, key } of created) {
       const it = items.find((i) => i.key === key)!;
       await recordEvent(tx, {

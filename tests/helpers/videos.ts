@@ -136,3 +136,34 @@ async function make(): Promise<TestVideos> {
     remove: () => fs.rmSync(dir, { recursive: true, force: true }),
   };
 }
+
+/** A supporter's mail for story 8 with this file attached as a base64 MIME part, the way phones send it. */
+export function videoMail(file: string, o: { filename?: string; contentType?: string; messageId?: string } = {}): Buffer {
+  const b64 = fs.readFileSync(file).toString('base64').replace(/.{76}/g, '$&\r\n');
+  const head = [
+    'From: Nodira <nodira@example.tj>',
+    'To: campaign@notorture.example.org',
+    'Subject: Video for story 8 #notorturetj',
+    'Date: Tue, 08 Dec 2026 10:00:00 +0500',
+    `Message-ID: ${o.messageId ?? `<${Math.random().toString(36).slice(2)}@example.tj>`}`,
+    'MIME-Version: 1.0',
+    'Content-Type: multipart/mixed; boundary="b1"',
+  ];
+  const body = [
+    '--b1',
+    'Content-Type: text/plain; charset=utf-8',
+    '',
+    'Here is my video about story 8.',
+    '',
+    'Nodira',
+    '--b1',
+    `Content-Type: ${o.contentType ?? 'video/mp4'}`,
+    `Content-Disposition: attachment; filename="${o.filename ?? path.basename(file)}"`,
+    'Content-Transfer-Encoding: base64',
+    '',
+    b64,
+    '--b1--',
+    '',
+  ];
+  return Buffer.from([...head, '', ...body].join('\r\n'));
+}
