@@ -13,7 +13,7 @@ import { jobsOfItems } from './db/media.ts';
 import { itemHistory, itemsOfMessages, listItems } from './db/items.ts';
 import { assignStory, review } from './pipeline/review.ts';
 import type { ItemStatus } from './db/schema.ts';
-import { runDoctor } from './cli/doctor.ts';
+import { runDoctor, runInvariantsCheck } from './cli/doctor.ts';
 import { onShutdown } from './runtime/shutdown.ts';
 
 async function withApp<T>(fn: (app: App) => Promise<T>): Promise<T> {
@@ -172,8 +172,18 @@ export function buildCli(): Command {
     .command('doctor')
     .description('check configuration, database, inbox, outgoing mail, ffmpeg and disk space; say what to fix')
     .addOption(new Option('--json', 'print one JSON document'))
-    .action(async (opts: { json?: boolean }) => {
-      const ok = await runDoctor({ json: Boolean(opts.json), print: out });
+    .option('--invariants', 'check instead that rows and files agree, nothing was acknowledged twice, IMAP positions hold')
+    .option('--deep', 'with --invariants: also compare the sha256 of every raw file with its row')
+    .option('--grace <seconds>', 'with --invariants: files younger than this without a row are writes in progress', '600')
+    .action(async (opts: { json?: boolean; invariants?: boolean; deep?: boolean; grace: string }) => {
+      const ok = opts.invariants
+        ? await runInvariantsCheck({
+            json: Boolean(opts.json),
+            deep: Boolean(opts.deep),
+            graceSeconds: /^\d+$/.test(opts.grace) ? Number(opts.grace) : Number(positiveInt(opts.grace, '--grace')),
+            print: out,
+          })
+        : await runDoctor({ json: Boolean(opts.json), print: out });
       if (!ok) process.exitCode = 1;
     });
 

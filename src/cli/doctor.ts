@@ -6,6 +6,7 @@ import { makeApp } from '../app.ts';
 import { silentLogger } from '../adapters/logger.ts';
 import { errorMessage } from '../errors.ts';
 import { countByStatus } from '../db/messages.ts';
+import { checkInvariants } from '../db/invariants.ts';
 import { makeMediaTool } from '../adapters/ffmpeg.ts';
 
 interface Check {
@@ -118,4 +119,35 @@ export async function runDoctor(o: { json: boolean; print: (s: string) => void }
         .join('\n'),
     );
   return ok;
+}
+/**
+ * `intake doctor --invariants`: rows and files agree, nothing acknowledged twice, IMAP positions consistent.
+ * Safe while the daemon runs: files younger than `graceSeconds` without their row count as writes in progress.
+ */
+export async function runInvariantsCheck(o: {
+  json: boolean;
+  deep: boolean;
+  graceSeconds: number;
+  print: (s: string) => void;
+}): Promise<boolean> {
+  const config = loadConfig();
+  const app = await makeApp(config, { log: silentLogger });
+  try {
+    const r = await checkInvariants(app.db.orm, config.dataDir, { deep: o.deep, graceMs: o.graceSeconds * 1000 });
+    if (o.json) o.print(JSON.stringify(r, null, 2));
+    else {
+      const c = r.checked;
+      const lines = [
+        `${r.ok ? 'ok  ' : 'FAIL'}  invariants${o.deep ? ' (deep: sha256 of every raw file)' : ''}: ${c.messages} messages, ` +
+          `${c.rawFiles} raw files, ${c.attachments} attachments, ${c.mediaJobs} media jobs, ${c.acks} acknowledged messages, ` +
+          `${c.checkpoints} checkpoints; ${r.problems.length} problems` +
+          (r.inFlight ? `; ${r.inFlight} files younger than ${o.graceSeconds} s taken as writes in progress` : ''),
+        ...r.problems.map((p) => `FAIL  ${p.check}: ${p.detail}`),
+      ];
+      o.print(lines.join('\n'));
+    }
+    return r.ok;
+  } finally {
+    await app.close();
+  }
 }
