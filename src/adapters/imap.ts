@@ -5,6 +5,8 @@
 // - Nothing in the mailbox is modified by default (EXAMINE, BODY.PEEK); IMAP_MOVE_TO moves mail already
 //   committed, re-tried on every pass so a crash between commit and move only delays the move.
 // - Size is checked before download; an oversized message keeps only its header block and is quarantined.
+// - Small messages (up to 1 MiB) come in groups: one UID FETCH BODY.PEEK[] for up to 8 MiB of them, stored
+//   with one transaction per group; larger ones one by one, streamed with download() (never held whole).
 // - imapflow does not reconnect by itself: a closed client is replaced on the next pass, with the loop's
 //   capped, jittered backoff between failures. IDLE with a poll timer as fallback and watchdog.
 // Traps: never issue an IMAP command inside a fetch() iteration (imapflow deadlocks): collect, then act.
@@ -14,13 +16,20 @@ import { ImapFlow, type ImapFlowOptions } from 'imapflow';
 import type { ImapConfig } from '../config.ts';
 import type { Inbox, IngestCounts } from '../domain.ts';
 import { emptyCounts } from '../domain.ts';
-import { ingestMessage, type IngestDeps } from '../pipeline/ingest.ts';
+import { ingestMany, ingestMessage, type IngestDeps, type IngestOutcome } from '../pipeline/ingest.ts';
 import { advanceCheckpoint, checkpointsOf } from '../db/checkpoints.ts';
 import { abortableDelay, makeWakeup } from '../runtime/loop.ts';
 import { IntakeError, errorMessage } from '../errors.ts';
 import { failpoint } from '../runtime/failpoints.ts';
 
 const BATCH = 200;
+/** Messages up to this size are fetched in groups and held in memory; larger ones are streamed one by one. */
+const GROUP_MESSAGE_BYTES = 1024 * 1024;
+/** At most this many bytes, and GROUP_COUNT messages, per grouped fetch. */
+const GROUP_BYTES = 8 * 1024 * 1024;
+const GROUP_COUNT = 100;
+/** download() asks for a large message in pieces of this size (imapflow's default, 64 KiB, costs a round trip each). */
+const DOWNLOAD_CHUNK = 1024 * 1024;
 
 /** Test seams of our own: a point between SEARCH and FETCH, where other clients' expunges hurt most. */
 export interface ImapHooks {
@@ -48,9 +57,11 @@ export function makeImapInbox(deps: IngestDeps, cfg: ImapConfig, hooks: ImapHook
       // IDLE silently stops on some servers: restart it regularly, and fall back to NOOP where missing.
       maxIdleTime: cfg.idleRestartSeconds * 1000,
       missingIdleCommand: 'NOOP',
-      socketTimeout: Math.max(60_000, cfg.idleRestartSeconds * 1000 * 2),
-      greetingTimeout: 30_000,
-      connectionTimeout: 60_000,
+      // A server that stops answering (a dead NAT entry, a slow-loris peer) is given up after socketTimeout;
+      // the greeting and the whole connect get no longer than that either.
+      socketTimeout: cfg.socketTimeoutSeconds * 1000,
+      greetingTimeout: Math.min(30_000, cfg.socketTimeoutSeconds * 1000),
+      connectionTimeout: Math.min(60_000, cfg.socketTimeoutSeconds * 2000),
       // Nothing larger than a message we would accept is ever buffered.
       maxLiteralSize: deps.limits.messageBytes + 1024 * 1024,
       disableCompression: true,
@@ -114,35 +125,81 @@ export function makeImapInbox(deps: IngestDeps, cfg: ImapConfig, hooks: ImapHook
       const sizes = new Map<number, number>();
       for (const m of await c.fetchAll(batch.join(','), { uid: true, size: true }, { uid: true }))
         sizes.set(m.uid, m.size ?? 0);
+      const tally = (outs: IngestOutcome[]) => {
+        for (const out of outs) {
+          if (out.status === 'duplicate') counts.duplicates++;
+          else if (out.quarantined) counts.quarantined++;
+          else counts.stored++;
+        }
+      };
+      // In UID order: runs of small messages become one group; a large one is taken on its own. The checkpoint
+      // passes a group only with its commit, so it never runs ahead of a stored message.
+      const groupLimit = Math.min(GROUP_MESSAGE_BYTES, deps.limits.messageBytes);
+      let group: number[] = [];
+      let groupBytes = 0;
+      const flush = async () => {
+        if (!group.length) return;
+        tally(await storeGroup(c, uidValidity, group, sizes));
+        last = group[group.length - 1];
+        group = [];
+        groupBytes = 0;
+      };
       for (const uid of batch) {
         if (signal.aborted) break;
-        const source = `imap:${cfg.mailbox}/${uidValidity}/${uid}`;
-        const advance = (tx: Parameters<typeof advanceCheckpoint>[0]) => advanceCheckpoint(tx, cfg.mailbox, uidValidity, uid);
         const size = sizes.get(uid);
-        if (size === undefined) {
-          // Expunged by another client between SEARCH and FETCH: nothing to store, move past it.
-          await advanceCheckpoint(deps.db.orm, cfg.mailbox, uidValidity, uid);
-          log.info({ uid }, 'message vanished before fetch; skipped');
+        if (size !== undefined && size > groupLimit) {
+          await flush();
+          tally(await storeOne(c, uidValidity, uid, size));
           last = uid;
           continue;
         }
-        const body = await fetchBody(c, uid, size);
-        if (!body) {
-          await advanceCheckpoint(deps.db.orm, cfg.mailbox, uidValidity, uid);
-          log.info({ uid }, 'message vanished during fetch; skipped');
-          last = uid;
-          continue;
-        }
-        failpoint('imap.after-fetch');
-        const out = await ingestMessage(deps, { source, origin, announcedSize: size }, body, advance);
-        if (out.status === 'duplicate') counts.duplicates++;
-        else if (out.quarantined) counts.quarantined++;
-        else counts.stored++;
-        last = uid;
+        if (group.length && (groupBytes + (size ?? 0) > GROUP_BYTES || group.length >= GROUP_COUNT)) await flush();
+        group.push(uid);
+        groupBytes += size ?? 0;
       }
+      if (!signal.aborted) await flush();
       if (cfg.moveTo) await moveCommitted(c, last);
     }
     return counts;
+  }
+
+  const sourceOf = (uidValidity: number, uid: number) => `imap:${cfg.mailbox}/${uidValidity}/${uid}`;
+
+  /** Small messages in one FETCH (collected first: no IMAP command may run inside a fetch loop), one commit. */
+  async function storeGroup(c: ImapFlow, uidValidity: number, uids: number[], sizes: Map<number, number>): Promise<IngestOutcome[]> {
+    const fetched = new Map<number, Buffer>();
+    for (const m of await c.fetchAll(uids.join(','), { uid: true, source: true }, { uid: true }))
+      if (m.source) fetched.set(m.uid, m.source);
+    const list: Array<{ incoming: { source: string; origin: string; announcedSize?: number }; bytes: Buffer }> = [];
+    for (const uid of uids) {
+      const bytes = fetched.get(uid);
+      if (!bytes) {
+        // Expunged by another client between SEARCH and FETCH: nothing to store, the checkpoint moves past it.
+        log.info({ uid }, 'message vanished before fetch; skipped');
+        continue;
+      }
+      failpoint('imap.after-fetch');
+      list.push({ incoming: { source: sourceOf(uidValidity, uid), origin, announcedSize: sizes.get(uid) }, bytes });
+    }
+    const top = uids[uids.length - 1];
+    if (!list.length) {
+      await advanceCheckpoint(deps.db.orm, cfg.mailbox, uidValidity, top);
+      return [];
+    }
+    return ingestMany(deps, list, (tx) => advanceCheckpoint(tx, cfg.mailbox, uidValidity, top));
+  }
+
+  /** One large (or oversized) message, streamed to its raw file. */
+  async function storeOne(c: ImapFlow, uidValidity: number, uid: number, size: number): Promise<IngestOutcome[]> {
+    const body = await fetchBody(c, uid, size);
+    if (!body) {
+      await advanceCheckpoint(deps.db.orm, cfg.mailbox, uidValidity, uid);
+      log.info({ uid }, 'message vanished during fetch; skipped');
+      return [];
+    }
+    failpoint('imap.after-fetch');
+    const advance = (tx: Parameters<typeof advanceCheckpoint>[0]) => advanceCheckpoint(tx, cfg.mailbox, uidValidity, uid);
+    return [await ingestMessage(deps, { source: sourceOf(uidValidity, uid), origin, announcedSize: size }, body, advance)];
   }
 
   /** The whole message as a stream, or only its header block when over the size budget; null if gone. */
@@ -153,7 +210,7 @@ export function makeImapInbox(deps: IngestDeps, cfg: ImapConfig, hooks: ImapHook
       return Readable.from([m.headers]);
     }
     try {
-      const d = await c.download(String(uid), undefined, { uid: true });
+      const d = await c.download(String(uid), undefined, { uid: true, chunkSize: DOWNLOAD_CHUNK });
       if (!d?.content) return null;
       return d.content;
     } catch (err) {

@@ -2,6 +2,9 @@
 // Write order: bytes to raw/tmp (hashing on the way), fsync; a sidecar with the source, fsynced; both renamed
 // into raw/<day>/; directory fsynced. A crash leaves either nothing visible (tmp is swept on start) or a
 // complete file that recovery ingests again if its row is missing.
+// writeMany does the same for a group of messages already in memory (the IMAP inbox fetches small mail in
+// groups): every file is fsynced (concurrently, so the journal commits are shared), then every rename, then
+// each day directory once. The caller commits the rows only after it returns.
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
@@ -28,6 +31,8 @@ export interface StoredRaw {
 export interface RawStore {
   root: string;
   write(body: Readable, meta: RawMeta, maxBytes: number): Promise<StoredRaw>;
+  /** Several messages held in memory, durable together; results in the order given. */
+  writeMany(items: Array<{ bytes: Buffer; meta: RawMeta }>, maxBytes: number): Promise<StoredRaw[]>;
   remove(relPath: string): Promise<void>;
   absolute(relPath: string): string;
   sweepTmp(): Promise<number>;
@@ -42,6 +47,28 @@ async function fsyncDir(dir: string): Promise<void> {
   } finally {
     await fh.close();
   }
+}
+
+async function writeDurable(file: string, data: Buffer | string): Promise<void> {
+  const fh = await fsp.open(file, 'wx', 0o600);
+  try {
+    await fh.writeFile(data);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+/** Runs fn over items with at most `limit` running at once (the libuv pool has 4 threads; more only queues). */
+async function eachLimited<T>(items: T[], limit: number, fn: (item: T, i: number) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      await fn(items[i], i);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }
 
 /** Counts, hashes and caps bytes in one pass. Bytes past the cap are read and dropped, so the source drains. */
@@ -102,6 +129,42 @@ export function makeRawStore(dataDir: string): RawStore {
       await fsp.rename(tmpFile, path.join(dir, `${id}.eml`));
       await fsyncDir(dir);
       return { relPath: path.join('raw', day, `${id}.eml`), sha256: m.digest(), size: m.state.kept, complete };
+    },
+
+    async writeMany(items, maxBytes) {
+      const staged = items.map(({ bytes, meta }) => {
+        const kept = bytes.length > maxBytes ? bytes.subarray(0, maxBytes) : bytes;
+        const complete = bytes.length <= maxBytes && meta.truncatedFrom === undefined;
+        const fullMeta: RawMeta = complete ? meta : { ...meta, truncatedFrom: meta.truncatedFrom ?? bytes.length };
+        const day = meta.receivedAt.slice(0, 10);
+        return { id: randomUUID(), kept, complete, fullMeta, day, sha256: createHash('sha256').update(kept).digest('hex') };
+      });
+      try {
+        await eachLimited(staged, 8, async (s) => {
+          await writeDurable(path.join(tmpDir, `${s.id}.eml`), s.kept);
+          await writeDurable(path.join(tmpDir, `${s.id}.json`), JSON.stringify(s.fullMeta));
+        });
+      } catch (err) {
+        await Promise.all(
+          staged.flatMap((s) => [`${s.id}.eml`, `${s.id}.json`].map((n) => fsp.rm(path.join(tmpDir, n), { force: true }))),
+        );
+        throw err;
+      }
+      const days = [...new Set(staged.map((s) => s.day))];
+      for (const day of days) await fsp.mkdir(path.join(root, day), { recursive: true, mode: 0o700 });
+      // Sidecar first, as in write(): a sidecar without its .eml is an unfinished write.
+      await eachLimited(staged, 8, async (s) => {
+        const dir = path.join(root, s.day);
+        await fsp.rename(path.join(tmpDir, `${s.id}.json`), path.join(dir, `${s.id}.json`));
+        await fsp.rename(path.join(tmpDir, `${s.id}.eml`), path.join(dir, `${s.id}.eml`));
+      });
+      for (const day of days) await fsyncDir(path.join(root, day));
+      return staged.map((s) => ({
+        relPath: path.join('raw', s.day, `${s.id}.eml`),
+        sha256: s.sha256,
+        size: s.kept.length,
+        complete: s.complete,
+      }));
     },
 
     async remove(relPath) {

@@ -18,32 +18,54 @@ export interface NewMessage {
   quarantineReason?: string;
 }
 
-/** Inserts unless (origin, sha256) is already stored; returns the id and whether this call created it. */
-export async function insertMessage(q: Queryable, m: NewMessage): Promise<{ id: number; created: boolean }> {
+function messageRow(m: NewMessage) {
   const quarantined = m.quarantineReason !== undefined;
+  return {
+    source: m.source,
+    origin: m.origin,
+    sha256: m.sha256,
+    size: m.size,
+    rawPath: m.rawPath,
+    rawComplete: m.rawComplete,
+    receivedAt: m.receivedAt,
+    status: quarantined ? ('quarantined' as const) : ('stored' as const),
+    quarantineReason: m.quarantineReason ?? null,
+    classification: quarantined ? 'quarantined' : null,
+    classificationReason: m.quarantineReason ?? null,
+  };
+}
+
+/**
+ * Inserts each message unless (origin, sha256) is already stored: one statement for the list (plus one lookup
+ * when some are duplicates). Returns, in the order given, the id and whether this call created the row. Two
+ * equal messages in one list: the first is created, the second is its duplicate.
+ */
+export async function insertMessages(q: Queryable, list: NewMessage[]): Promise<Array<{ id: number; created: boolean }>> {
+  if (!list.length) return [];
   const rows = await q
     .insert(messages)
-    .values({
-      source: m.source,
-      origin: m.origin,
-      sha256: m.sha256,
-      size: m.size,
-      rawPath: m.rawPath,
-      rawComplete: m.rawComplete,
-      receivedAt: m.receivedAt,
-      status: quarantined ? 'quarantined' : 'stored',
-      quarantineReason: m.quarantineReason ?? null,
-      classification: quarantined ? 'quarantined' : null,
-      classificationReason: m.quarantineReason ?? null,
-    })
+    .values(list.map(messageRow))
     .onConflictDoNothing({ target: [messages.origin, messages.sha256] })
-    .returning({ id: messages.id });
-  if (rows.length) return { id: rows[0].id, created: true };
-  const existing = await q
-    .select({ id: messages.id })
-    .from(messages)
-    .where(and(eq(messages.origin, m.origin), eq(messages.sha256, m.sha256)));
-  return { id: existing[0].id, created: false };
+    .returning({ id: messages.id, rawPath: messages.rawPath });
+  const created = new Map(rows.map((r) => [r.rawPath, r.id]));
+  const missing = list.filter((m) => !created.has(m.rawPath));
+  const existing = new Map<string, number>();
+  if (missing.length) {
+    const found = await q
+      .select({ id: messages.id, origin: messages.origin, sha256: messages.sha256 })
+      .from(messages)
+      .where(
+        and(
+          inArray(messages.sha256, [...new Set(missing.map((m) => m.sha256))]),
+          inArray(messages.origin, [...new Set(missing.map((m) => m.origin))]),
+        ),
+      );
+    for (const f of found) existing.set(`${f.origin}\n${f.sha256}`, f.id);
+  }
+  return list.map((m) => {
+    const id = created.get(m.rawPath);
+    return id !== undefined ? { id, created: true } : { id: existing.get(`${m.origin}\n${m.sha256}`)!, created: false };
+  });
 }
 
 export async function allRawPaths(q: Queryable): Promise<Set<string>> {

@@ -1,8 +1,10 @@
 // Stage 1: store first. Raw bytes are made durable, then the row is committed (with the inbox checkpoint when
 // the source has one, in the same transaction). Identity is (origin, sha256), so a replay stores nothing twice.
+// ingestMany does the same for a group already in memory: all files durable first, then one transaction for
+// all the rows and the checkpoint (one commit per group instead of one per message).
 import type { Readable } from 'node:stream';
 import type { Db } from '../db/client.ts';
-import { allRawPaths, insertMessage, type Tx } from '../db/messages.ts';
+import { allRawPaths, insertMessages, type Tx } from '../db/messages.ts';
 import type { RawMeta, RawStore } from '../adapters/raw-store.ts';
 import type { Campaign, Limits } from '../config.ts';
 import type { Log } from '../adapters/logger.ts';
@@ -35,6 +37,14 @@ function quarantineReasonFor(meta: RawMeta, limits: Limits): string | undefined 
   return `message is ${mb(meta.truncatedFrom)}, larger than the ${mb(limits.messageBytes)} limit (only the start is kept)`;
 }
 
+function metaOf(deps: IngestDeps, incoming: Incoming): RawMeta {
+  const receivedAt = incoming.receivedAt ?? deps.clock?.now() ?? new Date();
+  const meta: RawMeta = { source: incoming.source, origin: incoming.origin, receivedAt: receivedAt.toISOString() };
+  if (incoming.announcedSize !== undefined && incoming.announcedSize > deps.limits.messageBytes)
+    meta.truncatedFrom = incoming.announcedSize;
+  return meta;
+}
+
 /**
  * Stores one message. `inTx` runs inside the transaction that inserts the row (the IMAP checkpoint advances
  * there), whether the message is new or a duplicate.
@@ -45,44 +55,71 @@ export async function ingestMessage(
   body: Readable,
   inTx?: (tx: Tx) => Promise<void>,
 ): Promise<IngestOutcome> {
-  const receivedAt = incoming.receivedAt ?? deps.clock?.now() ?? new Date();
-  const meta: RawMeta = { source: incoming.source, origin: incoming.origin, receivedAt: receivedAt.toISOString() };
-  if (incoming.announcedSize !== undefined && incoming.announcedSize > deps.limits.messageBytes)
-    meta.truncatedFrom = incoming.announcedSize;
+  const meta = metaOf(deps, incoming);
   const raw = await deps.rawStore.write(body, meta, deps.limits.messageBytes);
   if (!raw.complete && meta.truncatedFrom === undefined) meta.truncatedFrom = raw.size + 1;
   failpoint('ingest.after-raw');
-  return commitRaw(deps, meta, raw, inTx);
+  return (await commitRaw(deps, [meta], [raw], inTx))[0];
+}
+
+/**
+ * Stores several messages held in memory: every raw file durable, then one transaction with every row and
+ * `inTx` (the checkpoint past the last of them). Outcomes in the order given.
+ */
+export async function ingestMany(
+  deps: IngestDeps,
+  list: Array<{ incoming: Incoming; bytes: Buffer }>,
+  inTx?: (tx: Tx) => Promise<void>,
+): Promise<IngestOutcome[]> {
+  if (!list.length) return [];
+  const metas = list.map((x) => metaOf(deps, x.incoming));
+  const raws = await deps.rawStore.writeMany(
+    list.map((x, i) => ({ bytes: x.bytes, meta: metas[i] })),
+    deps.limits.messageBytes,
+  );
+  raws.forEach((raw, i) => {
+    if (!raw.complete && metas[i].truncatedFrom === undefined) metas[i].truncatedFrom = raw.size + 1;
+    failpoint('ingest.after-raw');
+  });
+  return commitRaw(deps, metas, raws, inTx);
 }
 
 async function commitRaw(
   deps: IngestDeps,
-  meta: RawMeta,
-  raw: { relPath: string; sha256: string; size: number; complete: boolean },
+  metas: RawMeta[],
+  raws: Array<{ relPath: string; sha256: string; size: number; complete: boolean }>,
   inTx?: (tx: Tx) => Promise<void>,
-): Promise<IngestOutcome> {
-  const result = await deps.db.orm.transaction(async (tx) => {
-    const r = await insertMessage(tx, {
-      source: meta.source,
-      origin: meta.origin,
-      sha256: raw.sha256,
-      size: raw.size,
-      rawPath: raw.relPath,
-      rawComplete: raw.complete,
-      receivedAt: new Date(meta.receivedAt),
-      quarantineReason: quarantineReasonFor(meta, deps.limits),
-    });
+): Promise<IngestOutcome[]> {
+  const results = await deps.db.orm.transaction(async (tx) => {
+    const r = await insertMessages(
+      tx,
+      metas.map((meta, i) => ({
+        source: meta.source,
+        origin: meta.origin,
+        sha256: raws[i].sha256,
+        size: raws[i].size,
+        rawPath: raws[i].relPath,
+        rawComplete: raws[i].complete,
+        receivedAt: new Date(meta.receivedAt),
+        quarantineReason: quarantineReasonFor(meta, deps.limits),
+      })),
+    );
     if (inTx) await inTx(tx);
     return r;
   });
-  failpoint('ingest.after-commit');
-  if (!result.created) {
-    await deps.rawStore.remove(raw.relPath);
-    deps.log.debug({ id: result.id }, 'duplicate message');
-    return { status: 'duplicate', id: result.id };
+  const out: IngestOutcome[] = [];
+  for (const [i, result] of results.entries()) {
+    failpoint('ingest.after-commit');
+    if (!result.created) {
+      await deps.rawStore.remove(raws[i].relPath);
+      deps.log.debug({ id: result.id }, 'duplicate message');
+      out.push({ status: 'duplicate', id: result.id });
+      continue;
+    }
+    deps.log.info({ id: result.id, size: raws[i].size }, 'message stored');
+    out.push({ status: 'stored', id: result.id, quarantined: metas[i].truncatedFrom !== undefined });
   }
-  deps.log.info({ id: result.id, size: raw.size }, 'message stored');
-  return { status: 'stored', id: result.id, quarantined: meta.truncatedFrom !== undefined };
+  return out;
 }
 
 /**
@@ -103,12 +140,7 @@ export async function recoverRaw(deps: IngestDeps): Promise<{ swept: number; rec
       hash.update(chunk as Buffer);
       size += (chunk as Buffer).length;
     }
-    const out = await commitRaw(deps, meta, {
-      relPath,
-      sha256: hash.digest('hex'),
-      size,
-      complete: meta.truncatedFrom === undefined,
-    });
+    const [out] = await commitRaw(deps, [meta], [{ relPath, sha256: hash.digest('hex'), size, complete: meta.truncatedFrom === undefined }]);
     if (out.status === 'stored') recovered++;
   }
   if (swept || recovered) deps.log.info({ swept, recovered }, 'raw store recovered');
