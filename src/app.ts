@@ -10,6 +10,8 @@ import type { Clock, Inbox } from './domain.ts';
 import { systemClock } from './domain.ts';
 import type { IngestDeps } from './pipeline/ingest.ts';
 import { makeMediaTool, type MediaTool } from './adapters/ffmpeg.ts';
+import { makeFileMailer, makeSmtpMailer, type Mailer } from './adapters/smtp.ts';
+import { mailDomain } from './db/outbox.ts';
 
 export interface App {
   config: Readonly<Config>;
@@ -20,6 +22,8 @@ export interface App {
   deps: IngestDeps;
   /** ffprobe/ffmpeg (FFMPEG_PATH/FFPROBE_PATH, then PATH, then a bundled binary). */
   media: MediaTool;
+  /** Outgoing mail: SMTP over SMTP_URL, else .eml files under <data>/sent. */
+  mailer: Mailer;
   makeInbox(): Inbox;
   close(): Promise<void>;
 }
@@ -29,6 +33,8 @@ export interface AppOptions {
   clock?: Clock;
   /** Tests pass a PGlite restored from a template. */
   pglite?: import('@electric-sql/pglite').PGlite;
+  /** Tests: a mailer of their own. */
+  mailer?: Mailer;
 }
 
 export async function makeApp(config: Readonly<Config>, opts: AppOptions = {}): Promise<App> {
@@ -43,6 +49,11 @@ export async function makeApp(config: Readonly<Config>, opts: AppOptions = {}): 
   const rawStore = makeRawStore(config.dataDir);
   const clock = opts.clock ?? systemClock;
   const deps: IngestDeps = { db, rawStore, limits: config.campaign.limits, campaign: config.campaign, log, clock };
+  const mailer =
+    opts.mailer ??
+    (config.smtpUrl
+      ? makeSmtpMailer({ url: config.smtpUrl, heloName: mailDomain(config.campaign.ackFrom), log })
+      : makeFileMailer(path.join(config.dataDir, 'sent')));
   return {
     config,
     log,
@@ -51,10 +62,14 @@ export async function makeApp(config: Readonly<Config>, opts: AppOptions = {}): 
     clock,
     deps,
     media: makeMediaTool({ ffmpegPath: config.ffmpegPath, ffprobePath: config.ffprobePath, log }),
+    mailer,
     makeInbox() {
       if (config.imap) return makeImapInbox(deps, config.imap);
       return makeDropFolder(deps, path.join(config.dataDir, 'inbox'), config.inboxPollSeconds);
     },
-    close: () => db.close(),
+    close: async () => {
+      await mailer.close();
+      await db.close();
+    },
   };
 }

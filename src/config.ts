@@ -39,6 +39,10 @@ export const LimitsSchema = z
     parseAttempts: z.number().int().positive().default(3),
     ackWindowDays: z.number().positive().default(7),
     acksPerHour: z.number().int().positive().default(100),
+    /** How long an acknowledgement waits for the message's video jobs to end before it goes out anyway. */
+    ackWaitMinutes: z.number().nonnegative().default(30),
+    /** A queued acknowledgement not sent within this many hours (SMTP down) is dropped, not sent late. */
+    ackMaxAgeHours: z.number().positive().default(72),
   })
   .strict();
 
@@ -63,6 +67,10 @@ export const CampaignSchema = z
     finalDate: isoDate,
     addresses: z.array(email).min(1),
     ackFrom: email,
+    /** The acknowledgement's language when the supporter's is not detected. */
+    ackLanguage: z.enum(['tg', 'ru', 'en']).default('en'),
+    /** SMTP envelope sender (MAIL FROM) of outgoing mail; unset: the null sender <>, so nothing bounces back. */
+    bounceAddress: email.optional(),
     staff: z.array(email).default([]),
     digestHour: z.number().int().min(0).max(23),
     stories: z.array(StorySchema).min(1),

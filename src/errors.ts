@@ -6,6 +6,7 @@ export type ErrorCode =
   | 'DB' // database unreachable or failed
   | 'DB_LOCKED' // embedded database held by a process we cannot reach
   | 'IMAP' // inbox protocol or connection failure
+  | 'SMTP' // outgoing mail refused our login: sending paused
   | 'STORE' // raw message could not be made durable
   | 'PARSE' // a message could not be parsed (after budgets)
   | 'NOT_FOUND'

@@ -1,7 +1,7 @@
 // Queries on the outbox: queueing (idempotent by key), claiming due rows, recording each send's outcome.
 import { randomUUID } from 'node:crypto';
 import { and, asc, desc, eq, inArray, sql } from 'drizzle-orm';
-import { outbox, type OutboxKind, type OutboxState } from './schema.ts';
+import { items, mediaJobs, messages, outbox, type OutboxKind, type OutboxState } from './schema.ts';
 import type { Queryable } from './messages.ts';
 
 export interface QueuedMail {
@@ -104,6 +104,14 @@ export async function markSent(q: Queryable, id: number, at: Date): Promise<void
     .where(and(eq(outbox.id, id), eq(outbox.state, 'sending')));
 }
 
+/** A claim given back untried (sending paused): `queued` again, the attempt not counted. */
+export async function releaseClaim(q: Queryable, id: number, at: Date): Promise<void> {
+  await q
+    .update(outbox)
+    .set({ state: 'queued', attempts: sql`greatest(${outbox.attempts} - 1, 0)`, updatedAt: at })
+    .where(and(eq(outbox.id, id), eq(outbox.state, 'sending')));
+}
+
 /** Back to `queued` for another try at `runAfter`. */
 export async function markRetry(q: Queryable, id: number, runAfter: Date, error: string, at: Date): Promise<void> {
   await q
@@ -155,7 +163,10 @@ export async function requeue(
   return { found: true, state: row.state, requeued: upd.length > 0 };
 }
 
-/** Acknowledgements queued, sending, sent or uncertain to this address since `since` (suppressed and failed do not count). */
+/**
+ * Acknowledgements to this address since `since`: queued, sending, sent, uncertain or failed (anything that may
+ * have reached it, or bounced from it). Suppressed rows do not count: nothing was sent.
+ */
 export async function acksTo(q: Queryable, to: string, since: Date): Promise<number> {
   const rows = await q
     .select({ n: sql<number>`count(*)::int` })
@@ -164,14 +175,14 @@ export async function acksTo(q: Queryable, to: string, since: Date): Promise<num
       and(
         eq(outbox.kind, 'ack'),
         sql`lower(${outbox.to}) = lower(${to})`,
-        inArray(outbox.state, ['queued', 'sending', 'sent', 'uncertain']),
+        inArray(outbox.state, ['queued', 'sending', 'sent', 'uncertain', 'failed']),
         sql`${outbox.createdAt} >= ${since}`,
       ),
     );
   return rows[0]?.n ?? 0;
 }
 
-/** Acknowledgements created (not suppressed) since `since`, for the global hourly cap. */
+/** Acknowledgements created to be sent (not suppressed) since `since`, for the global hourly cap. */
 export async function acksSince(q: Queryable, since: Date): Promise<number> {
   const rows = await q
     .select({ n: sql<number>`count(*)::int` })
@@ -179,7 +190,7 @@ export async function acksSince(q: Queryable, since: Date): Promise<number> {
     .where(
       and(
         eq(outbox.kind, 'ack'),
-        inArray(outbox.state, ['queued', 'sending', 'sent', 'uncertain']),
+        inArray(outbox.state, ['queued', 'sending', 'sent', 'uncertain', 'failed']),
         sql`${outbox.createdAt} >= ${since}`,
       ),
     );
@@ -201,4 +212,91 @@ export async function outboxCounts(q: Queryable): Promise<Record<string, number>
     .from(outbox)
     .groupBy(outbox.state);
   return Object.fromEntries(rows.map((r) => [r.state, r.n]));
+}
+
+// --- acknowledgements ---------------------------------------------------------------------------------------------
+
+export const ackKey = (messageId: number) => `ack:${messageId}`;
+
+/**
+ * Messages that have no acknowledgement row yet and are ready for the decision: understood (classified, items
+ * made), or quarantined (they get a suppressed row too, so every message shows why it got no reply).
+ */
+export async function pendingAcks(q: Queryable, limit: number, afterId = 0) {
+  return q
+    .select({
+      id: messages.id,
+      status: messages.status,
+      classification: messages.classification,
+      ackBlock: messages.ackBlock,
+      envelopeSender: messages.envelopeSender,
+      fromAddress: messages.fromAddress,
+      rfcMessageId: messages.rfcMessageId,
+      understoodAt: messages.understoodAt,
+      receivedAt: messages.receivedAt,
+    })
+    .from(messages)
+    .where(
+      and(
+        sql`${messages.id} > ${afterId}`,
+        sql`(${messages.understoodAt} IS NOT NULL OR ${messages.status} = 'quarantined')`,
+        sql`NOT EXISTS (SELECT 1 FROM outbox o WHERE o.key = 'ack:' || ${messages.id}::text)`,
+      ),
+    )
+    .orderBy(asc(messages.id))
+    .limit(limit);
+}
+
+/** A message's items with their video job (if any), in item order: what the acknowledgement reports. */
+export async function ackItems(q: Queryable, messageId: number) {
+  return q
+    .select({
+      kind: items.kind,
+      story: items.story,
+      language: items.language,
+      jobState: mediaJobs.state,
+      trimmed: mediaJobs.trimmed,
+    })
+    .from(items)
+    .leftJoin(mediaJobs, eq(mediaJobs.itemId, items.id))
+    .where(eq(items.messageId, messageId))
+    .orderBy(asc(items.id));
+}
+
+/**
+ * Serialises acknowledgement decisions for the rest of the transaction (two senders never both see "no ack to
+ * this address yet"). Held until commit.
+ */
+export async function lockAckDecisions(q: Queryable): Promise<void> {
+  await q.execute(sql`SELECT pg_advisory_xact_lock(727005)`);
+}
+
+/** The acknowledgement state of each message (for `intake messages`). */
+export async function ackStates(q: Queryable, messageIds: number[]) {
+  if (!messageIds.length) return new Map<number, { state: OutboxState; reason: string | null; lastError: string | null }>();
+  const rows = await q
+    .select({ messageId: outbox.messageId, state: outbox.state, reason: outbox.reason, lastError: outbox.lastError })
+    .from(outbox)
+    .where(and(eq(outbox.kind, 'ack'), inArray(outbox.messageId, messageIds)));
+  return new Map(rows.map((r) => [r.messageId!, { state: r.state, reason: r.reason, lastError: r.lastError }]));
+}
+
+/** Queued acknowledgements created before `before`: too late to send (SMTP was down for days). */
+export async function dropStaleAcks(q: Queryable, before: Date, at: Date, reason: string): Promise<number> {
+  const rows = await q
+    .update(outbox)
+    .set({ state: 'failed', lastError: reason, updatedAt: at })
+    .where(and(eq(outbox.kind, 'ack'), eq(outbox.state, 'queued'), sql`${outbox.createdAt} < ${before}`))
+    .returning({ id: outbox.id });
+  return rows.length;
+}
+
+/** When the next queued row is due (null: none), so the sender can sleep until then. */
+export async function nextDue(q: Queryable): Promise<Date | null> {
+  const rows = await q
+    .select({ at: sql<Date | null>`min(${outbox.runAfter})` })
+    .from(outbox)
+    .where(eq(outbox.state, 'queued'));
+  const v = rows[0]?.at;
+  return v ? new Date(v) : null;
 }

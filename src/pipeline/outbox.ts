@@ -1,0 +1,147 @@
+// Stage: send what the outbox holds, every kind the same way (acknowledgements, digests, family mail).
+//
+// One row at a time: claim it (state `sending`, committed before any byte goes out), send, then record the
+// outcome (`sent`, back to `queued` with a later run_after, `failed`, or `uncertain`), as src/core/delivery.ts
+// decides. A row still `sending` when a sender starts was interrupted by a crash at an unknown point, possibly
+// after the server took the message: it becomes `uncertain` and is never sent again automatically (RFC 1047).
+// A refused SMTP login pauses sending (recorded for `intake doctor`) without touching the row's attempts.
+import type { App } from '../app.ts';
+import type { Db } from '../db/client.ts';
+import type { Campaign } from '../config.ts';
+import type { Log } from '../adapters/logger.ts';
+import type { Clock } from '../domain.ts';
+import { MailError, readSmtpStatus, writeSmtpStatus, type Mailer } from '../adapters/smtp.ts';
+import { DEFAULT_DELIVERY_POLICY, decideDelivery, type DeliveryPolicy } from '../core/delivery.ts';
+import {
+  claimDue,
+  dropStaleAcks,
+  markEnded,
+  markRetry,
+  markSent,
+  nextDue,
+  releaseClaim,
+  sendingToUncertain,
+  type OutboxRow,
+} from '../db/outbox.ts';
+import { failpoint } from '../runtime/failpoints.ts';
+import { IntakeError } from '../errors.ts';
+
+export interface OutboxDeps {
+  db: Db;
+  mailer: Mailer;
+  campaign: Campaign;
+  log: Log;
+  clock?: Clock;
+  /** Where the sending state (paused after a refused login) is recorded for `intake doctor`. */
+  dataDir: string;
+  policy?: DeliveryPolicy;
+}
+
+export interface SendCounts {
+  sent: number;
+  retry: number;
+  failed: number;
+  uncertain: number;
+  stale: number;
+}
+
+const now = (d: OutboxDeps) => d.clock?.now() ?? new Date();
+
+/** Call once when a sender starts, before the first send: interrupted sends become `uncertain`. */
+export async function recoverOutbox(deps: OutboxDeps): Promise<number> {
+  const n = await sendingToUncertain(deps.db.orm, now(deps));
+  if (n) deps.log.warn({ rows: n }, 'outbox rows interrupted mid-send marked uncertain; they are not resent (intake outbox)');
+  return n;
+}
+
+function mailOf(row: OutboxRow, campaign: Campaign, date: Date) {
+  return {
+    id: row.id,
+    kind: row.kind,
+    from: { name: campaign.name, address: campaign.ackFrom },
+    to: row.to!,
+    envelopeFrom: row.envelopeFrom,
+    subject: row.subject ?? '',
+    text: row.textBody ?? '',
+    html: row.htmlBody,
+    messageId: row.rfcMessageId,
+    headers: row.headers ?? {},
+    date,
+    notifyNever: row.kind === 'ack',
+  };
+}
+
+/** Sends every due row, one at a time, until none is due or the signal is aborted. */
+export async function sendDue(deps: OutboxDeps, signal?: AbortSignal): Promise<SendCounts> {
+  const policy = deps.policy ?? DEFAULT_DELIVERY_POLICY;
+  const counts: SendCounts = { sent: 0, retry: 0, failed: 0, uncertain: 0, stale: 0 };
+  const { db, log } = deps;
+  const t0 = now(deps);
+  counts.stale = await dropStaleAcks(
+    db.orm,
+    new Date(t0.getTime() - deps.campaign.limits.ackMaxAgeHours * 3600_000),
+    t0,
+    `not sent within ${deps.campaign.limits.ackMaxAgeHours} hours; dropped rather than sent late`,
+  );
+  let wasPaused = readSmtpStatus(deps.dataDir)?.state === 'paused';
+
+  while (!signal?.aborted) {
+    const [row] = await claimDue(db.orm, now(deps), 1);
+    if (!row) break;
+    failpoint('outbox.after-claim');
+    if (!row.to) {
+      await markEnded(db.orm, row.id, 'failed', 'no recipient', now(deps));
+      counts.failed++;
+      continue;
+    }
+    failpoint('outbox.before-send');
+    let response: string;
+    try {
+      response = (await deps.mailer.send(mailOf(row, deps.campaign, now(deps)))).response;
+    } catch (err) {
+      if (!(err instanceof MailError)) throw err;
+      const d = decideDelivery(err, row.attempts, policy);
+      const at = now(deps);
+      if (d.outcome === 'paused') {
+        await releaseClaim(db.orm, row.id, at);
+        const until = new Date(at.getTime() + d.pauseMs);
+        writeSmtpStatus(deps.dataDir, { state: 'paused', at: at.toISOString(), until: until.toISOString(), error: d.error });
+        throw new IntakeError('SMTP', `the SMTP server refused our login; sending paused until ${until.toISOString()}: ${d.error}`, {
+          cause: err,
+          retryAfterMs: d.pauseMs,
+        });
+      }
+      if (d.outcome === 'retry') {
+        await markRetry(db.orm, row.id, new Date(at.getTime() + d.delayMs), d.error, at);
+        counts.retry++;
+      } else {
+        await markEnded(db.orm, row.id, d.outcome, d.error, at);
+        counts[d.outcome]++;
+      }
+      log.warn({ outbox: row.id, kind: row.kind, outcome: d.outcome, attempts: row.attempts, code: err.code, reply: err.responseCode }, 'send failed');
+      continue;
+    }
+    failpoint('outbox.after-send');
+    await markSent(db.orm, row.id, now(deps));
+    counts.sent++;
+    log.info({ outbox: row.id, kind: row.kind, reply: response.slice(0, 3) }, 'mail sent');
+    if (wasPaused) {
+      writeSmtpStatus(deps.dataDir, { state: 'ok', at: now(deps).toISOString() });
+      wasPaused = false;
+    }
+  }
+  return counts;
+}
+
+/** How long the sender may sleep: until the next queued row is due, at most maxMs. */
+export async function outboxIdleMs(deps: OutboxDeps, maxMs: number): Promise<number> {
+  const due = await nextDue(deps.db.orm);
+  if (!due) return maxMs;
+  return Math.max(0, Math.min(maxMs, due.getTime() - now(deps).getTime()));
+}
+
+export const anySent = (c: SendCounts) => c.sent + c.retry + c.failed + c.uncertain + c.stale > 0;
+
+export function outboxDepsOf(app: App): OutboxDeps {
+  return { db: app.db, mailer: app.mailer, campaign: app.config.campaign, log: app.log, clock: app.clock, dataDir: app.config.dataDir };
+}
