@@ -111,6 +111,7 @@ const EnvSchema = z.object({
   IMAP_MOVE_TO: z.string().min(1).optional(),
   IMAP_POLL_SECONDS: positiveNumber.default(60),
   IMAP_IDLE_RESTART_SECONDS: positiveNumber.default(300),
+  IMAP_SOCKET_TIMEOUT_SECONDS: positiveNumber.optional(),
   IMAP_TLS_CA_FILE: z.string().min(1).optional(),
   INBOX_POLL_SECONDS: positiveNumber.default(2),
   SMTP_URL: urlWithProtocols(['smtp:', 'smtps:']).optional(),
@@ -133,6 +134,8 @@ export interface ImapConfig {
   moveTo?: string;
   pollSeconds: number;
   idleRestartSeconds: number;
+  /** No reply for this long and the connection is given up (greeting, a command, a silently dead IDLE). */
+  socketTimeoutSeconds: number;
   tlsCaFile?: string;
 }
 
@@ -205,6 +208,7 @@ function imapFrom(url: string, env: z.infer<typeof EnvSchema>): ImapConfig {
     moveTo: env.IMAP_MOVE_TO,
     pollSeconds: env.IMAP_POLL_SECONDS,
     idleRestartSeconds: env.IMAP_IDLE_RESTART_SECONDS,
+    socketTimeoutSeconds: env.IMAP_SOCKET_TIMEOUT_SECONDS ?? Math.max(60, env.IMAP_IDLE_RESTART_SECONDS * 2),
     tlsCaFile: env.IMAP_TLS_CA_FILE,
   };
 }
