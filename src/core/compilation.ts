@@ -2,7 +2,7 @@
 // families' copies and the website's story pages. Pure: the pipeline loads the rows and resolves file paths.
 import { html, safeUrl, type Html } from './html.ts';
 import { hasAddress, redactAddresses } from './privacy.ts';
-import type { Language } from './text.ts';
+import { signOff, type Language } from './text.ts';
 
 /** "a supporter" in the language of the message it stands under. */
 export const ANONYMOUS: Record<Language, string> = {
@@ -21,6 +21,24 @@ export function supporterName(displayName: string | null | undefined, language: 
   const n = (displayName ?? '').replace(/\s+/g, ' ').trim();
   if (!n || hasAddress(n) || n.includes('@')) return ANONYMOUS[isLanguage(language) ? language : 'en'];
   return n;
+}
+
+/**
+ * The text without its sign-off lines ("Nodira, Khujand", "Бо эҳтиром,\nФарзона"): the name is shown under the
+ * text as staff set it, so a name staff changed or removed does not stay in the text above it.
+ */
+export function withoutSignOff(text: string): string {
+  const name = signOff(text);
+  const lines = text.replace(/\r\n?/g, '\n').trimEnd().split('\n');
+  if (!name || lines.length < 2) return text.trim();
+  const last = lines[lines.length - 1];
+  const parts = name.split(/\s*,\s*/);
+  if (!parts.every((p) => last.includes(p))) return text.trim();
+  lines.pop();
+  // A closing on its own line above the name ("Love,", "С уважением,").
+  const above = lines[lines.length - 1]?.trim() ?? '';
+  if (lines.length > 1 && above.length <= 40 && /[,—–-]$/.test(above)) lines.pop();
+  return lines.join('\n').trim() || text.trim();
 }
 
 export interface Entry {
@@ -89,7 +107,7 @@ export function entryHtml(e: Entry, mode: MediaMode): Html {
   const lang = e.language ?? undefined;
   const sign = html`<p class="name" style="${S.name}">— ${e.name}</p>`;
   if (e.kind === 'message')
-    return html`<article class="entry message" id="item-${e.itemId}" lang="${lang ?? ''}" style="${S.entry}"><p class="text" style="${S.text}">${redactAddresses(e.text ?? '')}</p>${sign}</article>`;
+    return html`<article class="entry message" id="item-${e.itemId}" lang="${lang ?? ''}" style="${S.entry}"><p class="text" style="${S.text}">${redactAddresses(withoutSignOff(e.text ?? ''))}</p>${sign}</article>`;
   if (e.kind === 'video_link') {
     const href = safeUrl(e.url ?? '#');
     return html`<article class="entry video-link" id="item-${e.itemId}" style="${S.entry}"><p style="${S.note}">Video link: <a href="${href}" rel="noopener noreferrer nofollow">${e.url ?? ''}</a></p>${sign}</article>`;
@@ -102,7 +120,7 @@ export function entryHtml(e: Entry, mode: MediaMode): Html {
 }
 
 export function entryText(e: Entry, mode: MediaMode): string {
-  if (e.kind === 'message') return `${redactAddresses(e.text ?? '').trim()}\n  — ${e.name}`;
+  if (e.kind === 'message') return `${redactAddresses(withoutSignOff(e.text ?? ''))}\n  — ${e.name}`;
   if (e.kind === 'video_link') return `Video link: ${e.url}\n  — ${e.name}`;
   if (!e.video) return '';
   return `A video, ${duration(e.video.seconds)}${mode === 'mail' ? ' (video files are shared separately)' : ''}: ${e.video.file}\n  — ${e.name}`;
@@ -111,4 +129,17 @@ export function entryText(e: Entry, mode: MediaMode): string {
 /** Entries that can be shown: a video only once its processed file exists. */
 export function shown(entries: Entry[]): Entry[] {
   return entries.filter((e) => e.kind !== 'video' || e.video);
+}
+
+/**
+ * A display name staff give (`intake name`): one line, at most 80 characters, no address. null clears it to
+ * "a supporter" (stored as '', which does not fall back to the sign-off of the message's text).
+ */
+export function checkDisplayName(input: string | null): { ok: true; name: string } | { ok: false; error: string } {
+  if (input === null) return { ok: true, name: '' };
+  const name = input.replace(/[\p{Cc}\p{Cf}]/gu, ' ').replace(/\s+/g, ' ').trim();
+  if (!name) return { ok: false, error: 'the name is empty (use --anonymous for "a supporter")' };
+  if (name.length > 80) return { ok: false, error: `the name is ${name.length} characters long; at most 80` };
+  if (name.includes('@') || hasAddress(name)) return { ok: false, error: 'a display name may not hold an email address' };
+  return { ok: true, name };
 }

@@ -2,7 +2,7 @@
 // relative to the bundle's folder (the pipeline copies the files there), so the pages work opened from disk or
 // uploaded anywhere. Every sender-supplied string goes through the escaping template.
 import { Html, html } from './html.ts';
-import { countsLine, countsOf, entryHtml, shown, type StoryCompilation } from './compilation.ts';
+import { countsLine, countsOf, entryHtml, shown, withoutSignOff, type StoryCompilation } from './compilation.ts';
 import { redactAddresses } from './privacy.ts';
 
 export interface Site {
@@ -67,7 +67,7 @@ export function feed(site: Site, stories: StoryCompilation[]) {
         id: `item-${e.itemId}`,
         url: `${storyFile(s.number)}#item-${e.itemId}`,
         title: s.title,
-        ...(e.kind === 'message' ? { content_text: redactAddresses(e.text ?? '') } : {}),
+        ...(e.kind === 'message' ? { content_text: redactAddresses(withoutSignOff(e.text ?? '')) } : {}),
         ...(e.kind === 'video_link' ? { external_url: e.url, content_text: e.url ?? '' } : {}),
         ...(e.kind === 'video' && e.video
           ? {

@@ -7,6 +7,7 @@ import { recordEvent } from '../db/items.ts';
 import { reviewTransition, type ReviewAction } from '../core/review.ts';
 import { IntakeError } from '../errors.ts';
 import type { Campaign } from '../config.ts';
+import { checkDisplayName } from '../core/compilation.ts';
 
 async function lockItems(tx: Parameters<Parameters<Db['orm']['transaction']>[0]>[0], ids: number[]) {
   const rows = await tx.select().from(items).where(inArray(items.id, ids)).for('update');
@@ -42,4 +43,17 @@ export async function review(db: Db, itemIds: number[], action: ReviewAction, ac
       await recordEvent(tx, { itemId: r.id, actor, action, from: { status: r.status }, to: { status: to }, reason: reason ?? null, at: now });
     }
   });
+}
+
+/** The name shown under an item in the compilation and on the website; recorded like the other decisions. */
+export async function setDisplayName(db: Db, itemId: number, input: string | null, actor: string, now = new Date()) {
+  const checked = checkDisplayName(input);
+  if (!checked.ok) throw new IntakeError('USAGE', checked.error);
+  await db.orm.transaction(async (tx) => {
+    const [it] = await lockItems(tx, [itemId]);
+    if (it.displayName === checked.name) return;
+    await tx.update(items).set({ displayName: checked.name, updatedAt: now }).where(eq(items.id, it.id));
+    await recordEvent(tx, { itemId: it.id, actor, action: 'name', from: { displayName: it.displayName }, to: { displayName: checked.name }, at: now });
+  });
+  return checked.name;
 }
