@@ -15,6 +15,7 @@ import { assignStory, review } from './pipeline/review.ts';
 import type { ItemStatus } from './db/schema.ts';
 import { runDoctor, runInvariantsCheck } from './cli/doctor.ts';
 import { onShutdown } from './runtime/shutdown.ts';
+import { addDigestCommands } from './cli/digest-commands.ts';
 
 async function withApp<T>(fn: (app: App) => Promise<T>): Promise<T> {
   const config = loadConfig();
@@ -160,6 +161,8 @@ export function buildCli(): Command {
         out(opts.json ? JSON.stringify(rows.map(eventJson), null, 2) : renderHistory(id, rows));
       });
     });
+
+  addDigestCommands(program, withApp, out, positiveInt);
 
   const db = program.command('db').description('database maintenance');
   db.command('migrate')

@@ -3,14 +3,16 @@
 import type { App } from '../app.ts';
 import { recoverRaw } from './ingest.ts';
 import { processPending } from './process.ts';
-import { makeWakeup, runLoop } from '../runtime/loop.ts';
+import { abortableDelay, makeWakeup, runLoop } from '../runtime/loop.ts';
 import type { IngestCounts } from '../domain.ts';
 import { anyWork, drainMedia, mediaDepsOf, mediaIdleMs, runDueJobs, type MediaCounts } from './media.ts';
+import { digestDepsOf, sendDueDigests } from './digest.ts';
 
 export interface RunResult {
   inbox: IngestCounts;
   parse: { parsed: number; quarantined: number; retry: number; understood: number };
   media: MediaCounts;
+  digests: Awaited<ReturnType<typeof sendDueDigests>>;
 }
 
 /** One full pass: recover, take every message now in the inbox, process it; then return. */
@@ -21,7 +23,9 @@ export async function runOnce(app: App, signal: AbortSignal): Promise<RunResult>
     const counts = await inbox.drain(signal);
     const parse = await processPending(app.deps, { signal });
     const media = await drainMedia(mediaDepsOf(app), signal);
-    return { inbox: counts, parse, media };
+    // After media, so the digest shows this pass's video states; queued before the outbox is sent.
+    const digests = await sendDueDigests(digestDepsOf(app));
+    return { inbox: counts, parse, media, digests };
   } finally {
     await inbox.close();
   }
@@ -79,7 +83,20 @@ export async function runDaemon(app: App, signal: AbortSignal): Promise<void> {
     wait: async (s) => media.wait(await mediaIdleMs(mediaDeps, 30_000), s),
   });
 
-  await Promise.all([inboxLoop, processLoop, mediaLoop]);
+  // Digests: due is a question of the clock and the digest_runs table, so a look once a minute is enough; a
+  // restart, downtime or a clock jump changes nothing (see core/digest.ts dueDaily).
+  const digestDeps = digestDepsOf(app);
+  const digestLoop = runLoop({
+    name: 'digest',
+    log,
+    signal,
+    step: async () => {
+      await sendDueDigests(digestDeps);
+    },
+    wait: (s) => abortableDelay(60_000, s),
+  });
+
+  await Promise.all([inboxLoop, processLoop, mediaLoop, digestLoop]);
   await inbox.close();
   log.info('daemon stopped');
 }
