@@ -7,6 +7,9 @@ import { abortableDelay, makeWakeup, runLoop } from '../runtime/loop.ts';
 import type { IngestCounts } from '../domain.ts';
 import { anyWork, drainMedia, mediaDepsOf, mediaIdleMs, runDueJobs, type MediaCounts } from './media.ts';
 import { digestDepsOf, sendDueDigests } from './digest.ts';
+import { ackDepsOf, ackPending, type AckCounts } from './ack.ts';
+import { anySent, outboxDepsOf, outboxIdleMs, recoverOutbox, sendDue, type OutboxDeps, type SendCounts } from './outbox.ts';
+import { IntakeError, errorMessage } from '../errors.ts';
 
 export interface RunResult {
   inbox: IngestCounts;
@@ -14,6 +17,20 @@ export interface RunResult {
   media: MediaCounts;
   digests: Awaited<ReturnType<typeof sendDueDigests>>;
 }
+  acks: AckCounts;
+  /** null when sending is paused (the SMTP server refused our login): see `intake doctor`. */
+  outbox: SendCounts | null;
+}
+
+/** Sends what is due; a refused login is logged and ends this pass's sending, not the pass. */
+async function sendOnce(deps: OutboxDeps, signal: AbortSignal): Promise<SendCounts | null> {
+  try {
+    return await sendDue(deps, signal);
+  } catch (err) {
+    if (!(err instanceof IntakeError && err.code === 'SMTP')) throw err;
+    deps.log.error({ err: errorMessage(err) }, 'sending paused');
+    return null;
+  }
 
 /** One full pass: recover, take every message now in the inbox, process it; then return. */
 export async function runOnce(app: App, signal: AbortSignal): Promise<RunResult> {
@@ -24,8 +41,14 @@ export async function runOnce(app: App, signal: AbortSignal): Promise<RunResult>
     const parse = await processPending(app.deps, { signal });
     const media = await drainMedia(mediaDepsOf(app), signal);
     // After media, so the digest shows this pass's video states; queued before the outbox is sent.
+    // After media, so each acknowledgement can say what became of the videos.
+    const acks = await ackPending(ackDepsOf(app), { signal });
     const digests = await sendDueDigests(digestDepsOf(app));
-    return { inbox: counts, parse, media, digests };
+    // Last: send what the outbox holds (acknowledgements and digests alike).
+    const outboxDeps = outboxDepsOf(app);
+    await recoverOutbox(outboxDeps);
+    const outbox = await sendOnce(outboxDeps, signal);
+    return { inbox: counts, parse, media, digests, acks, outbox };
   } finally {
     await inbox.close();
   }
@@ -40,6 +63,8 @@ export async function runDaemon(app: App, signal: AbortSignal): Promise<void> {
   const stored = makeWakeup();
   const media = makeWakeup();
   const wakeProcessing = () => stored.wake();
+  const acks = makeWakeup();
+  const outbox = makeWakeup();
 
   const inboxLoop = runLoop({
     name: 'inbox',
@@ -71,6 +96,7 @@ export async function runDaemon(app: App, signal: AbortSignal): Promise<void> {
   // Videos: their own loop, so ingestion never waits for ffmpeg. Woken when messages are understood (new
   // items), otherwise it sleeps until the next retry is due, and at most 30 s (a dead worker's lease).
   const mediaDeps = mediaDepsOf(app);
+      if (c.understood || c.quarantined) acks.wake();
   const mediaLoop = runLoop({
     name: 'media',
     log,
@@ -86,6 +112,7 @@ export async function runDaemon(app: App, signal: AbortSignal): Promise<void> {
   // Digests: due is a question of the clock and the digest_runs table, so a look once a minute is enough; a
   // restart, downtime or a clock jump changes nothing (see core/digest.ts dueDaily).
   const digestDeps = digestDepsOf(app);
+      if (anyWork(c)) acks.wake();
   const digestLoop = runLoop({
     name: 'digest',
     log,
@@ -96,7 +123,39 @@ export async function runDaemon(app: App, signal: AbortSignal): Promise<void> {
     wait: (s) => abortableDelay(60_000, s),
   });
 
-  await Promise.all([inboxLoop, processLoop, mediaLoop, digestLoop]);
+  // Acknowledgements: decided when messages are understood or videos end; a look each minute too, for those
+  // whose wait for their videos (ackWaitMinutes) has run out.
+  const ackDeps = ackDepsOf(app);
+  const ackLoop = runLoop({
+    name: 'ack',
+    log,
+    signal,
+    step: async (s) => {
+      acks.clear();
+      const c = await ackPending(ackDeps, { signal: s });
+      if (c.queued || c.suppressed) log.info({ ...c }, 'acknowledgements decided');
+      if (c.queued) outbox.wake();
+    },
+    wait: (s) => acks.wait(60_000, s),
+  });
+
+  // The outbox: every kind of mail, one row at a time. Rows left `sending` by a crash become `uncertain` first.
+  // A refused SMTP login throws with a long retryAfterMs: this loop pauses, the others go on.
+  const outboxDeps = outboxDepsOf(app);
+  await recoverOutbox(outboxDeps);
+  const outboxLoop = runLoop({
+    name: 'outbox',
+    log,
+    signal,
+    step: async (s) => {
+      outbox.clear();
+      const c = await sendDue(outboxDeps, s);
+      if (anySent(c)) log.info({ ...c }, 'outbox sent');
+    },
+    wait: async (s) => outbox.wait(await outboxIdleMs(outboxDeps, 30_000), s),
+  });
+
+  await Promise.all([inboxLoop, processLoop, mediaLoop, digestLoop, ackLoop, outboxLoop]);
   await inbox.close();
   log.info('daemon stopped');
 }
