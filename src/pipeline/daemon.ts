@@ -7,6 +7,7 @@ import { abortableDelay, makeWakeup, runLoop } from '../runtime/loop.ts';
 import type { IngestCounts } from '../domain.ts';
 import { anyWork, drainMedia, mediaDepsOf, mediaIdleMs, runDueJobs, type MediaCounts } from './media.ts';
 import { digestDepsOf, sendDueDigests } from './digest.ts';
+import { makeInboxLeader } from './leader.ts';
 import { ackDepsOf, ackPending, type AckCounts } from './ack.ts';
 import { anySent, outboxDepsOf, outboxIdleMs, recoverOutbox, sendDue, type OutboxDeps, type SendCounts } from './outbox.ts';
 import { IntakeError, errorMessage } from '../errors.ts';
@@ -66,18 +67,23 @@ export async function runDaemon(app: App, signal: AbortSignal): Promise<void> {
   const acks = makeWakeup();
   const outbox = makeWakeup();
 
+  // One inbox reader (and parser) per database: the others wait to take over (see leader.ts).
+  const leader = makeInboxLeader(app.db, log);
   const inboxLoop = runLoop({
     name: 'inbox',
     log,
     signal,
     step: async (s) => {
-      const c = await inbox.drain(s);
+      const was = leader.held;
+      if (!(await leader.acquire(s))) return;
+      if (!was) wakeProcessing(); // a new reader also parses what the last one left
+      const c = await inbox.drain(AbortSignal.any([s, leader.lost]));
       if (c.stored || c.quarantined) {
         log.info({ ...c }, 'inbox drained');
         wakeProcessing();
       }
     },
-    wait: (s) => inbox.waitForMail(s),
+    wait: async (s) => (leader.held ? inbox.waitForMail(AbortSignal.any([s, leader.lost])) : undefined),
   });
 
   const processLoop = runLoop({
@@ -86,6 +92,7 @@ export async function runDaemon(app: App, signal: AbortSignal): Promise<void> {
     signal,
     step: async (s) => {
       stored.clear();
+      if (!leader.held) return;
       const c = await processPending(app.deps, { signal: s });
       if (c.parsed || c.quarantined || c.understood) log.info({ ...c }, 'messages processed');
       if (c.understood) media.wake();
@@ -157,5 +164,6 @@ export async function runDaemon(app: App, signal: AbortSignal): Promise<void> {
 
   await Promise.all([inboxLoop, processLoop, mediaLoop, digestLoop, ackLoop, outboxLoop]);
   await inbox.close();
+  await leader.release();
   log.info('daemon stopped');
 }

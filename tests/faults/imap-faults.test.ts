@@ -9,8 +9,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import pino from 'pino';
 import { sql } from 'drizzle-orm';
 import { eml, makeTestApp, tempDir, type TestApp } from '../helpers/app.ts';
-import { startTestImapServer } from '../helpers/imap-server.ts';
-import { dovecotConfigured, dovecotCreateMailbox, dovecotDeleteMailbox, dovecotSave } from '../helpers/dovecot.ts';
+import { peers, type ImapPeer } from '../helpers/imap-peer.ts';
 import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.ts';
 import { runDaemon } from '../../src/pipeline/daemon.ts';
 import { messages } from '../../src/db/schema.ts';
@@ -19,27 +18,7 @@ import { makeApp } from '../../src/app.ts';
 import { loadConfig } from '../../src/config.ts';
 import { freshPglite } from '../helpers/db.ts';
 
-interface Peer {
-  url: string;
-  append(raw: Buffer): Promise<void>;
-  close(): Promise<void>;
-}
-
-async function inProcessPeer(): Promise<Peer> {
-  const s = await startTestImapServer();
-  return { url: s.url, append: async (raw) => void (await s.append('INBOX', raw)), close: () => s.close() };
-}
-
-async function dovecotPeer(): Promise<Peer> {
-  const mailbox = `F${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
-  await dovecotCreateMailbox(mailbox);
-  const u = new URL(process.env.TEST_IMAP_URL!);
-  u.pathname = `/${mailbox}`;
-  return { url: u.toString(), append: (raw) => dovecotSave(mailbox, raw), close: () => dovecotDeleteMailbox(mailbox).catch(() => {}) };
-}
-
-const peers: Array<[string, () => Promise<Peer>]> = [['in-process IMAP server', inProcessPeer]];
-if (dovecotConfigured()) peers.push(['Dovecot', dovecotPeer]);
+type Peer = ImapPeer;
 
 async function until(what: string, fn: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
   const end = Date.now() + timeoutMs;
