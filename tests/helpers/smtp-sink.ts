@@ -1,0 +1,123 @@
+// An in-process SMTP server (nodemailer's smtp-server) on loopback that records every transaction and can be
+// told how to answer: refuse a login, greylist, reject, or drop the connection right after the final dot.
+import type { AddressInfo } from 'node:net';
+import { SMTPServer, type SMTPServerSession } from 'smtp-server';
+
+export interface Received {
+  mailFrom: string;
+  rcptTo: string[];
+  /** RCPT DSN parameters as the server parsed them (NOTIFY=NEVER shows here). */
+  rcptDsn: Array<unknown>;
+  data: string;
+  user?: string;
+}
+
+export type Behaviour =
+  | 'accept'
+  /** 451 at RCPT TO (greylisting). */
+  | 'greylist'
+  /** 550 at RCPT TO. */
+  | 'reject'
+  /** Read the whole message, then destroy the socket without answering the final dot. */
+  | 'drop-after-data';
+
+export interface SmtpSink {
+  url: string;
+  port: number;
+  received: Received[];
+  /** Transactions that reached DATA, whatever happened then. */
+  dataSeen: number;
+  /** Next answers, consumed one per transaction; `fallback` after the list is empty. */
+  script: Behaviour[];
+  fallback: Behaviour;
+  /** With auth: the password the server accepts. */
+  password: string;
+  close(): Promise<void>;
+}
+
+export async function startSmtpSink(o: { auth?: boolean } = {}): Promise<SmtpSink> {
+  const current = new Map<string, Behaviour>();
+  const sink: SmtpSink = {
+    url: '',
+    port: 0,
+    received: [],
+    dataSeen: 0,
+    script: [],
+    fallback: 'accept',
+    password: 'right',
+    close: async () => {},
+  };
+  const behaviourOf = (s: SMTPServerSession) => {
+    let b = current.get(s.id);
+    if (!b) {
+      b = sink.script.shift() ?? sink.fallback;
+      current.set(s.id, b);
+    }
+    return b;
+  };
+  const server: SMTPServer = new SMTPServer({
+    // Loopback, no TLS: the mailer only requires STARTTLS on non-loopback hosts.
+    disabledCommands: o.auth ? ['STARTTLS'] : ['STARTTLS', 'AUTH'],
+    allowInsecureAuth: true,
+    // advertise DSN, so NOTIFY=NEVER on the acknowledgement's RCPT can be seen
+    hideDSN: false,
+    authOptional: !o.auth,
+    logger: false,
+    onAuth(auth, _session, cb) {
+      if (auth.username === 'intake' && auth.password === sink.password) return cb(null, { user: auth.username });
+      const err = Object.assign(new Error('Invalid username or password'), { responseCode: 535 });
+      cb(err);
+    },
+    onMailFrom(_a, session, cb) {
+      // a new transaction on a pooled connection gets the next scripted answer
+      current.delete(session.id);
+      cb();
+    },
+    onRcptTo(_a, session, cb) {
+      const b = behaviourOf(session);
+      if (b === 'greylist') return cb(Object.assign(new Error('Greylisted, try again later'), { responseCode: 451 }));
+      if (b === 'reject') return cb(Object.assign(new Error('No such user here'), { responseCode: 550 }));
+      cb();
+    },
+    onData(stream, session, cb) {
+      const chunks: Buffer[] = [];
+      sink.dataSeen++;
+      stream.on('data', (c: Buffer) => chunks.push(c));
+      stream.on('end', () => {
+        const b = behaviourOf(session);
+        if (b === 'drop-after-data') {
+          for (const c of (server as unknown as { connections: Set<{ session: SMTPServerSession; _socket: { destroy(): void } }> }).connections)
+            if (c.session === session || c.session?.id === session.id) c._socket.destroy();
+          return;
+        }
+        sink.received.push({
+          mailFrom: session.envelope.mailFrom ? session.envelope.mailFrom.address : '(none)',
+          rcptTo: session.envelope.rcptTo.map((r) => r.address),
+          rcptDsn: session.envelope.rcptTo.map((r) => (r as { dsn?: unknown }).dsn ?? null),
+          data: Buffer.concat(chunks).toString('utf8'),
+          user: session.user as string | undefined,
+        });
+        cb(null, 'Queued as test');
+      });
+    },
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.server.address() as AddressInfo).port;
+  sink.port = port;
+  sink.url = o.auth ? `smtp://intake:right@127.0.0.1:${port}` : `smtp://127.0.0.1:${port}`;
+  sink.close = () => new Promise<void>((resolve) => server.close(() => resolve()));
+  return sink;
+}
+
+/** The header block of a received message, unfolded, as name -> values. */
+export function headersOf(data: string): Map<string, string[]> {
+  const head = data.split(/\r?\n\r?\n/)[0].replace(/\r?\n[ \t]+/g, ' ');
+  const map = new Map<string, string[]>();
+  for (const line of head.split(/\r?\n/)) {
+    const i = line.indexOf(':');
+    if (i <= 0) continue;
+    const k = line.slice(0, i).trim().toLowerCase();
+    map.set(k, [...(map.get(k) ?? []), line.slice(i + 1).trim()]);
+  }
+  return map;
+}

@@ -1,0 +1,281 @@
+// The sender against a real SMTP peer (smtp-server in-process) and against the .eml file transport: envelope
+// and headers as they arrive, retries on 4xx, no retry on 5xx, a drop after the final dot left `uncertain` and
+// never resent, a refused login pausing sending, crash recovery. Time is an injected clock moved by the tests.
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { eq, sql } from 'drizzle-orm';
+import { backends } from '../helpers/db.ts';
+import { makeTestApp, type TestApp } from '../helpers/app.ts';
+import { headersOf, startSmtpSink, type SmtpSink } from '../helpers/smtp-sink.ts';
+import { outbox } from '../../src/db/schema.ts';
+import { getOutbox, mailDomain, queueMail } from '../../src/db/outbox.ts';
+import { ackHeaders } from '../../src/core/ack.ts';
+import { outboxDepsOf, recoverOutbox, sendDue, type OutboxDeps } from '../../src/pipeline/outbox.ts';
+import { readSmtpStatus } from '../../src/adapters/smtp.ts';
+import { IntakeError } from '../../src/errors.ts';
+import { setFailpoints } from '../../src/runtime/failpoints.ts';
+
+function movableClock(start = new Date()) {
+  let t = start.getTime();
+  return { now: () => new Date(t), advance: (ms: number) => void (t += ms) };
+}
+
+async function queueAck(app: TestApp, key: string, to = 'nigora@example.tj', at?: Date) {
+  return queueMail(app.db.orm, {
+    key,
+    kind: 'ack',
+    to,
+    subject: 'Thank you: story 8',
+    textBody: 'Thank you.\n',
+    htmlBody: '<p>Thank you.</p>\n',
+    headers: ackHeaders('<CAF8x1@mail.example.tj>'),
+    domain: mailDomain(app.config.campaign.ackFrom),
+    at,
+  });
+}
+
+const row = async (app: TestApp, id: number) => (await getOutbox(app.db.orm, id))!;
+
+describe.each(backends)('outbox over SMTP on %s', (backend) => {
+  let sink: SmtpSink;
+  let app: TestApp;
+  let clock: ReturnType<typeof movableClock>;
+  let deps: OutboxDeps;
+
+  beforeAll(async () => {
+    sink = await startSmtpSink({ auth: true });
+    app = await makeTestApp(backend, { SMTP_URL: sink.url });
+  });
+  afterAll(async () => {
+    await app?.cleanup();
+    await sink?.close();
+  });
+  afterEach(async () => {
+    setFailpoints(undefined);
+    await app.db.orm.delete(outbox);
+    sink.received.length = 0;
+    sink.dataSeen = 0;
+    sink.script = [];
+    sink.fallback = 'accept';
+    sink.password = 'right';
+  });
+  const fresh = () => {
+    clock = movableClock();
+    deps = { ...outboxDepsOf(app), clock };
+  };
+
+  it('sends from the null sender to exactly one recipient, with the loop headers and the row Message-ID', async () => {
+    fresh();
+    const { id } = await queueAck(app, 'ack:1', 'nigora@example.tj', clock.now());
+    const c = await sendDue(deps);
+    expect(c.sent).toBe(1);
+    expect(sink.received).toHaveLength(1);
+    const r = sink.received[0];
+    expect(r.mailFrom).toBe('');
+    expect(r.rcptTo).toEqual(['nigora@example.tj']);
+    expect(r.rcptDsn).toEqual([{ notify: ['NEVER'] }]);
+    const h = headersOf(r.data);
+    expect(h.get('auto-submitted')).toEqual(['auto-replied']);
+    expect(h.get('x-auto-response-suppress')).toEqual(['All']);
+    expect(h.get('precedence')).toEqual(['bulk']);
+    expect(h.get('in-reply-to')).toEqual(['<CAF8x1@mail.example.tj>']);
+    expect(h.get('references')).toEqual(['<CAF8x1@mail.example.tj>']);
+    expect(h.get('to')).toEqual(['nigora@example.tj']);
+    expect(h.has('cc')).toBe(false);
+    expect(h.has('bcc')).toBe(false);
+    expect(h.has('x-mailer')).toBe(false);
+    const sent = await row(app, id);
+    expect(h.get('message-id')).toEqual([sent.rfcMessageId]);
+    expect(sent.rfcMessageId).toMatch(/^<[0-9a-f-]{36}@notorture\.example\.org>$/);
+    expect(sent.state).toBe('sent');
+    expect(sent.sentAt).toEqual(clock.now());
+    expect(sent.attempts).toBe(1);
+    // Sent means done: another pass sends nothing.
+    expect((await sendDue(deps)).sent).toBe(0);
+    expect(sink.received).toHaveLength(1);
+  });
+
+  it('uses the bounce address as MAIL FROM when the row has one', async () => {
+    fresh();
+    await queueMail(app.db.orm, {
+      key: 'ack:bounce',
+      kind: 'ack',
+      to: 'nigora@example.tj',
+      subject: 's',
+      textBody: 't',
+      htmlBody: null,
+      envelopeFrom: 'bounces@notorture.example.org',
+      at: clock.now(),
+    });
+    await sendDue(deps);
+    expect(sink.received[0].mailFrom).toBe('bounces@notorture.example.org');
+  });
+
+  it('retries a greylisted send with backoff and the same Message-ID, then sends it', async () => {
+    fresh();
+    sink.script = ['greylist'];
+    const { id } = await queueAck(app, 'ack:2', 'nigora@example.tj', clock.now());
+    const first = await sendDue(deps);
+    expect(first).toMatchObject({ sent: 0, retry: 1 });
+    let r = await row(app, id);
+    expect(r.state).toBe('queued');
+    expect(r.lastError).toMatch(/451/);
+    expect(r.runAfter.getTime()).toBe(clock.now().getTime() + 60_000);
+    // Not due yet: nothing happens.
+    expect((await sendDue(deps)).retry + (await sendDue(deps)).sent).toBe(0);
+    clock.advance(61_000);
+    expect((await sendDue(deps)).sent).toBe(1);
+    r = await row(app, id);
+    expect(r.state).toBe('sent');
+    expect(r.attempts).toBe(2);
+    expect(sink.received).toHaveLength(1);
+    expect(headersOf(sink.received[0].data).get('message-id')).toEqual([r.rfcMessageId]);
+  });
+
+  it('fails a rejected send (5xx) and never retries it', async () => {
+    fresh();
+    sink.fallback = 'reject';
+    const { id } = await queueAck(app, 'ack:3', 'nobody@example.tj', clock.now());
+    expect((await sendDue(deps)).failed).toBe(1);
+    const r = await row(app, id);
+    expect(r.state).toBe('failed');
+    expect(r.lastError).toMatch(/550/);
+    sink.fallback = 'accept';
+    clock.advance(24 * 3600_000);
+    expect((await sendDue(deps)).sent).toBe(0);
+    expect(sink.received).toHaveLength(0);
+  });
+
+  it('marks a send uncertain when the connection drops after the final dot, and never resends it', async () => {
+    fresh();
+    sink.script = ['drop-after-data'];
+    const { id } = await queueAck(app, 'ack:4', 'nigora@example.tj', clock.now());
+    expect((await sendDue(deps)).uncertain).toBe(1);
+    expect(sink.dataSeen).toBe(1);
+    const r = await row(app, id);
+    expect(r.state).toBe('uncertain');
+    expect(r.lastError).toMatch(/may have been delivered/);
+    clock.advance(7 * 24 * 3600_000);
+    await recoverOutbox(deps);
+    expect((await sendDue(deps)).sent).toBe(0);
+    expect(sink.dataSeen).toBe(1);
+  });
+
+  it('retries when the connection is refused before any data went out', async () => {
+    fresh();
+    const closed = await startSmtpSink();
+    await closed.close();
+    const other = await makeTestApp(backend, { SMTP_URL: closed.url });
+    try {
+      const d = { ...outboxDepsOf(other), clock };
+      const { id } = await queueAck(other, 'ack:5', 'nigora@example.tj', clock.now());
+      expect((await sendDue(d)).retry).toBe(1);
+      expect((await row(other, id)).state).toBe('queued');
+    } finally {
+      await other.cleanup();
+    }
+  });
+
+  it('pauses sending on a refused login, records it for doctor, and resumes once the login works', async () => {
+    fresh();
+    sink.password = 'changed';
+    const { id } = await queueAck(app, 'ack:6', 'nigora@example.tj', clock.now());
+    const err = await sendDue(deps).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(IntakeError);
+    expect((err as IntakeError).code).toBe('SMTP');
+    expect((err as IntakeError).retryAfterMs).toBe(15 * 60_000);
+    let r = await row(app, id);
+    expect(r.state).toBe('queued');
+    expect(r.attempts).toBe(0);
+    const status = readSmtpStatus(app.config.dataDir);
+    expect(status?.state).toBe('paused');
+    expect(status?.error).toMatch(/535/);
+    expect(sink.dataSeen).toBe(0);
+
+    sink.password = 'right';
+    expect((await sendDue(deps)).sent).toBe(1);
+    r = await row(app, id);
+    expect(r.state).toBe('sent');
+    expect(readSmtpStatus(app.config.dataDir)?.state).toBe('ok');
+  });
+
+  it('a row left sending by a crash becomes uncertain on start and is not sent', async () => {
+    fresh();
+    const { id } = await queueAck(app, 'ack:7', 'nigora@example.tj', clock.now());
+    await app.db.orm.update(outbox).set({ state: 'sending', attempts: 1 }).where(eq(outbox.id, id));
+    expect(await recoverOutbox(deps)).toBe(1);
+    expect((await row(app, id)).state).toBe('uncertain');
+    expect((await sendDue(deps)).sent).toBe(0);
+    expect(sink.dataSeen).toBe(0);
+  });
+
+  it('a failure after the server accepted, before the row was marked sent, is never resent (A8)', async () => {
+    fresh();
+    const { id } = await queueAck(app, 'ack:8', 'nigora@example.tj', clock.now());
+    setFailpoints('outbox.after-send=throw');
+    await expect(sendDue(deps)).rejects.toThrow(/failpoint outbox.after-send/);
+    setFailpoints(undefined);
+    expect(sink.received).toHaveLength(1);
+    expect((await row(app, id)).state).toBe('sending');
+    await recoverOutbox(deps);
+    expect((await row(app, id)).state).toBe('uncertain');
+    clock.advance(3600_000);
+    await sendDue(deps);
+    expect(sink.received).toHaveLength(1);
+  });
+
+  it('drops an acknowledgement that could not go out within ackMaxAgeHours', async () => {
+    fresh();
+    const { id } = await queueAck(app, 'ack:9', 'nigora@example.tj', clock.now());
+    clock.advance((app.config.campaign.limits.ackMaxAgeHours + 1) * 3600_000);
+    expect((await sendDue(deps)).stale).toBe(1);
+    const r = await row(app, id);
+    expect(r.state).toBe('failed');
+    expect(r.lastError).toMatch(/dropped rather than sent late/);
+    expect(sink.dataSeen).toBe(0);
+  });
+
+  it('two senders at once never take the same row', async () => {
+    fresh();
+    for (let i = 0; i < 6; i++) await queueAck(app, `ack:p${i}`, `s${i}@example.tj`, clock.now());
+    const [a, b] = await Promise.all([sendDue(deps), sendDue(deps)]);
+    expect(a.sent + b.sent).toBe(6);
+    expect(sink.received.map((r) => r.rcptTo[0]).sort()).toEqual([0, 1, 2, 3, 4, 5].map((i) => `s${i}@example.tj`));
+    const states = await app.db.orm.execute(sql`SELECT state, count(*)::int AS n FROM outbox GROUP BY state`);
+    expect(states.rows).toEqual([{ state: 'sent', n: 6 }]);
+  });
+});
+
+describe.each(backends)('outbox as .eml files on %s', (backend) => {
+  let app: TestApp;
+  beforeAll(async () => {
+    app = await makeTestApp(backend);
+  });
+  afterAll(async () => {
+    await app?.cleanup();
+  });
+
+  it('writes one complete message per row under <data>/sent, with the envelope as Return-Path', async () => {
+    const clock = movableClock();
+    const deps = { ...outboxDepsOf(app), clock };
+    const { id } = await queueAck(app, 'ack:f1', 'nigora@example.tj', clock.now());
+    expect(app.mailer.kind).toBe('files');
+    expect((await sendDue(deps)).sent).toBe(1);
+    const dir = path.join(app.config.dataDir, 'sent');
+    expect(fs.readdirSync(dir)).toEqual([`${id}-ack.eml`]);
+    const data = fs.readFileSync(path.join(dir, `${id}-ack.eml`), 'utf8');
+    expect(data.startsWith('Return-Path: <>\r\n')).toBe(true);
+    const h = headersOf(data);
+    expect(h.get('to')).toEqual(['nigora@example.tj']);
+    expect(h.get('auto-submitted')).toEqual(['auto-replied']);
+    expect(h.get('x-auto-response-suppress')).toEqual(['All']);
+    expect(h.get('precedence')).toEqual(['bulk']);
+    expect(h.get('in-reply-to')).toEqual(['<CAF8x1@mail.example.tj>']);
+    expect(h.get('message-id')).toEqual([(await row(app, id)).rfcMessageId]);
+    expect(h.get('from')?.[0]).toContain('<campaign@notorture.example.org>');
+    expect(fs.statSync(path.join(dir, `${id}-ack.eml`)).mode & 0o777).toBe(0o600);
+    expect(fs.readdirSync(dir).some((f) => f.endsWith('.tmp'))).toBe(false);
+    expect((await row(app, id)).state).toBe('sent');
+  });
+});
