@@ -2,11 +2,27 @@
 // core (src/core/video-policy.ts); this file finds the binaries, runs them in a process group of their own with a
 // timeout that kills the whole group, writes through a temporary file, and turns ffprobe's JSON into VideoInfo.
 //
-// fluent-ffmpeg is not used, on purpose (checked against 2.1.3, archived upstream in May 2025): it spawns without
-// `detached`, so only the child can be killed, never its group; its ffprobe() has no timeout and no handle to kill
-// it with; and a 'progress' listener makes it run a second, plain ffprobe on the input with none of our options
-// (no protocol or format allow-list), which would read the local file an HLS playlist points at.
-import { spawn } from 'node:child_process';
+// fluent-ffmpeg (2.1.3, archived upstream in May 2025) lives in this file only, and only runs ffmpeg (transcode
+// and poster): our argv goes in as its input and output options, and its `run()` spawns, collects the output
+// and reports the exit. What it does not do, we do around it, because its defaults would break a guarantee:
+// - It spawns without `detached` and its `timeout` sends SIGTERM to the child alone (ffmpeg then finishes the
+//   file). So the binary it starts is `setpriv --pdeathsig KILL -- setsid <ffmpeg>`: util-linux execs each in
+//   turn under the same pid, so ffmpeg dies with us even on SIGKILL and leads a process group of its own, and
+//   our own timer and AbortSignal kill that group with SIGKILL. (setpriv's options ride in front of ours as the
+//   first input's options; the 'start' event's command line is checked against the argv we built, and a run
+//   whose argv differs is killed at once.)
+// - Before its first run it lists ffmpeg's formats and encoders (`ffmpeg -formats`, `-encoders`); those would
+//   run the wrapper with the wrong options, so they are run once beforehand with the plain binary (they read
+//   no input), and fluent keeps the answer.
+// - A 'progress' listener makes it run a second, plain ffprobe on the input with none of our options (no
+//   protocol or format allow-list: it would read the file an HLS playlist points at). We never attach one:
+//   progress is read from `-progress pipe:1` on ffmpeg's stdout.
+// - Its ffprobe() has no timeout and no handle to kill it with, so ffprobe (and `-version`) run on our own
+//   spawn below, with the same group kill and parent-death signal.
+// - Its setFfmpegPath() is one global for the process: it always names the same wrapper here, so two
+//   MediaTools with different binaries do not disturb each other (the binary is in the argv).
+import { spawn, type ChildProcess } from 'node:child_process';
+import ffmpeg from 'fluent-ffmpeg';
 import fs from 'node:fs';
 import path from 'node:path';
 import {
@@ -136,7 +152,7 @@ export function makeMediaTool(opts: MediaToolOptions = {}): MediaTool {
       await viaTemp(output, async (tmp) => {
         let p = plan;
         for (let attempt = 1; ; attempt++) {
-          const r = await run((await bins()).ffmpeg.path, ffmpegArgs(input, tmp, p), left(), o.signal, onLine);
+          const r = await runFfmpeg((await bins()).ffmpeg.path, ffmpegArgs(input, tmp, p), left(), o.signal, onLine);
           if (r.outcome !== 'exit' || r.code !== 0) throw failure(r, 'transcode');
           // An MP4 whose index is whole but whose data ends early: ffmpeg says so and still exits 0.
           if (/partial file/.test(r.stderr)) {
@@ -165,7 +181,7 @@ export function makeMediaTool(opts: MediaToolOptions = {}): MediaTool {
         // Seeking can land where nothing decodes (past the end; an MPEG-TS with no keyframe after the point):
         // ffmpeg then succeeds and writes nothing. Take the first frame instead.
         for (const at of atSeconds > 0 ? [atSeconds, 0] : [0]) {
-          const r = await run((await bins()).ffmpeg.path, posterArgs(input, tmp, at), o.timeoutMs ?? DEFAULT_TIMEOUT_MS.poster, o.signal);
+          const r = await runFfmpeg((await bins()).ffmpeg.path, posterArgs(input, tmp, at), o.timeoutMs ?? DEFAULT_TIMEOUT_MS.poster, o.signal);
           if (r.outcome !== 'exit' || r.code !== 0) throw failure(r, 'poster');
           if (fs.existsSync(tmp) && fs.statSync(tmp).size > 0) return;
         }
@@ -256,7 +272,7 @@ function onPath(name: string): string | null {
 // ---- running a process ----------------------------------------------------------------------------------------
 
 interface RunResult {
-  outcome: 'exit' | 'timeout' | 'aborted' | 'spawn_error' | 'too_much_output';
+  outcome: 'exit' | 'timeout' | 'aborted' | 'spawn_error' | 'too_much_output' | 'not_our_argv';
   code: number | null;
   stdout: string;
   stderr: string;
@@ -331,6 +347,106 @@ function run(bin: string, args: string[], timeoutMs: number, signal?: AbortSigna
   });
 }
 
+// ---- ffmpeg through fluent-ffmpeg ------------------------------------------------------------------------------
+
+let setsid: string | null | undefined;
+let capabilities: Promise<void> | undefined;
+
+/** What fluent starts instead of ffmpeg: setpriv (parent-death signal) and setsid (a group of its own). */
+function wrapperFor(bin: string): { cmd: string; prefix: string[] } {
+  if (setpriv === undefined) setpriv = process.platform === 'linux' ? onPath('setpriv') : null;
+  if (setsid === undefined) setsid = process.platform === 'linux' ? onPath('setsid') : null;
+  if (!setpriv) return setsid ? { cmd: setsid, prefix: [bin] } : { cmd: bin, prefix: [] };
+  return { cmd: setpriv, prefix: ['--pdeathsig', 'KILL', '--', ...(setsid ? [setsid] : []), bin] };
+}
+
+/** fluent looks up ffmpeg's formats and encoders before its first run; it asks the plain binary once, here. */
+function fluentCapabilities(bin: string, timeoutMs: number): Promise<void> {
+  capabilities ??= new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`ffmpeg -formats took more than ${timeoutMs} ms`)), timeoutMs);
+    const done = (err?: Error | null) => {
+      clearTimeout(timer);
+      if (err) reject(err);
+      else resolve();
+    };
+    ffmpeg.setFfmpegPath(bin);
+    ffmpeg.getAvailableFormats((err) => (err ? done(err) : ffmpeg.getAvailableEncoders((err2) => done(err2))));
+  }).catch((err: unknown) => {
+    capabilities = undefined;
+    throw err;
+  });
+  return capabilities;
+}
+
+/** Runs ffmpeg with this argv (from the core: options, `-i <input>`, options, `<output>`) through fluent-ffmpeg. */
+async function runFfmpeg(bin: string, args: string[], timeoutMs: number, signal?: AbortSignal, onLine?: (line: string) => void): Promise<RunResult> {
+  const deadline = Date.now() + timeoutMs;
+  if (signal?.aborted) return { outcome: 'aborted', code: null, stdout: '', stderr: '' };
+  try {
+    await fluentCapabilities(bin, Math.min(timeoutMs, DEFAULT_TIMEOUT_MS.version));
+  } catch (err) {
+    return { outcome: 'spawn_error', code: null, stdout: '', stderr: '', error: err as Error };
+  }
+  if (!exitHook) {
+    exitHook = true;
+    process.on('exit', () => live.forEach(killGroup));
+  }
+  const { cmd, prefix } = wrapperFor(bin);
+  const i = args.indexOf('-i');
+  if (i < 0 || args.indexOf('-i', i + 1) >= 0) throw new MediaError('FAILED', 'refusing a command line that is not ours', { retryable: false });
+
+  return new Promise((resolve) => {
+    let outcome: RunResult['outcome'] = 'exit';
+    let pid: number | undefined;
+    let pending = '';
+    // Spread, not an array: fluent splits a lone "option value" string on its space, never separate arguments.
+    const command = ffmpeg({ stdoutLines: 100 })
+      .input(args[i + 1])
+      .inputOptions(...prefix, ...args.slice(0, i))
+      .output(args[args.length - 1])
+      .outputOptions(...args.slice(i + 2, -1));
+    const stop = (why: RunResult['outcome']) => {
+      if (outcome === 'exit') outcome = why;
+      if (pid) killGroup(pid);
+    };
+    const timer = setTimeout(() => stop('timeout'), Math.max(1, deadline - Date.now()));
+    const onAbort = () => stop('aborted');
+    signal?.addEventListener('abort', onAbort, { once: true });
+    if (signal?.aborted) onAbort(); // while fluent's checks ran
+
+    command.on('start', (line: string) => {
+      const proc = (command as unknown as { ffmpegProc?: ChildProcess }).ffmpegProc;
+      pid = proc?.pid;
+      if (pid) live.add(pid);
+      // Exactly the binary and argv we built, or nothing runs.
+      if (proc?.spawnfile !== cmd || line !== `ffmpeg ${[...prefix, ...args].join(' ')}`) stop('not_our_argv');
+      else if (outcome !== 'exit') stop(outcome); // the timeout or an abort came while fluent was preparing
+      proc?.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
+        if (!onLine) return;
+        const lines = (pending + chunk).split('\n');
+        pending = lines.pop() ?? '';
+        for (const l of lines) onLine(l.trim());
+      });
+    });
+    // fluent reports the end after the exit and after both pipes closed: nothing of the group is left writing.
+    const done = (code: number | null, stderr: string | null | undefined, error?: Error) => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+      if (pid) live.delete(pid);
+      if (error && !pid && outcome === 'exit') outcome = 'spawn_error';
+      resolve({ outcome, code, stdout: '', stderr: (stderr ?? '').slice(-STDERR_TAIL), error });
+    };
+    command.on('end', (_stdout: string | null, stderr: string | null) => done(0, stderr));
+    command.on('error', (err: Error & { code?: string }, _stdout: string | null, stderr: string | null) => {
+      if (err.code === 'ENOENT' || err.code === 'EACCES') outcome = outcome === 'exit' ? 'spawn_error' : outcome;
+      const exit = /ffmpeg exited with code (\d+)/.exec(err.message);
+      done(exit ? Number(exit[1]) : null, stderr, err);
+    });
+    ffmpeg.setFfmpegPath(cmd); // read synchronously when run() spawns, after the checks
+    command.run();
+  });
+}
+
 function failure(r: RunResult, what: string): MediaError {
   const stderr = r.stderr.trim();
   const last = stderr.replace(/ on whitelist '[^']*'/g, ' on the allow-list').split('\n').slice(-3).join(' | ');
@@ -341,6 +457,8 @@ function failure(r: RunResult, what: string): MediaError {
       return new MediaError('FAILED', 'stopped', { detail: `${what} aborted`, stderr });
     case 'spawn_error':
       return new MediaError('FAILED', 'could not start ffmpeg', { detail: r.error?.message, cause: r.error });
+    case 'not_our_argv':
+      return new MediaError('FAILED', 'refusing a command line that is not ours', { detail: `${what}: fluent-ffmpeg changed the argv`, retryable: false });
     case 'too_much_output':
       return new MediaError('NOT_MEDIA', 'not a video', { detail: `${what}: ffprobe printed too much`, retryable: false });
   }

@@ -4,7 +4,8 @@ import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import ffmpeg from 'fluent-ffmpeg';
 import { makeMediaTool, MediaError, type MediaTool } from '../../src/adapters/ffmpeg.ts';
 import {
   defaultVideoLimits,
@@ -211,6 +212,37 @@ describe('running ffmpeg safely', () => {
     expect(fs.existsSync(output)).toBe(false);
     expect(partFiles()).toEqual([]);
     expect(processesNaming(output)).toEqual([]);
+  });
+
+  it('ffmpeg runs through fluent-ffmpeg, which never starts an ffprobe of its own; ffmpeg leads its own group', async () => {
+    const run = vi.spyOn(ffmpeg.prototype, 'run');
+    const probe = vi.spyOn(ffmpeg.prototype, 'ffprobe');
+    try {
+      const plan = await slowPlan();
+      const output = path.join(out, 'group.mp4');
+      const groups: Array<{ pid: number; pgrp: number; session: number }> = [];
+      await media
+        .transcode(videos.path('iphone150.mov'), output, plan, {
+          timeoutMs: 2000,
+          onProgress: () => {
+            for (const p of processesNaming(output)) {
+              const pid = Number(p.split(' ')[0]);
+              const f = /^\d+ \(.*\) \S (\d+) (\d+) (\d+)/.exec(fs.readFileSync(`/proc/${pid}/stat`, 'utf8'))!;
+              groups.push({ pid, pgrp: Number(f[2]), session: Number(f[3]) });
+            }
+          },
+        })
+        .catch(() => {});
+      expect(run).toHaveBeenCalled();
+      expect(probe).not.toHaveBeenCalled();
+      expect(groups.length).toBeGreaterThan(0);
+      // setsid under the same pid: a session and process group of its own, which the timeout killed whole.
+      for (const g of groups) expect(g).toEqual({ pid: g.pid, pgrp: g.pid, session: g.pid });
+      expect(processesNaming(output)).toEqual([]);
+    } finally {
+      run.mockRestore();
+      probe.mockRestore();
+    }
   });
 
   it('ffprobe has a timeout too', async () => {
