@@ -65,15 +65,19 @@ const MAX_TEXT_CHARS = 2_000_000;
 /** Size of the header block, found without parsing (mailparser fails only past 1 MiB, with a vague error). */
 async function headerBlockSize(file: string, limit: number): Promise<number | null> {
   const fh = await fsp.open(file, 'r');
-  try {
-    const buf = Buffer.alloc(limit + 4);
+  // Almost every header block ends in the first 64 KiB: look there before reading up to the limit.
+  const probe = async (size: number): Promise<number | null | undefined> => {
+    const buf = Buffer.allocUnsafe(size);
     const { bytesRead } = await fh.read(buf, 0, buf.length, 0);
     const view = buf.subarray(0, bytesRead);
-    const crlf = view.indexOf('\r\n\r\n');
-    const lf = view.indexOf('\n\n');
-    const ends = [crlf, lf].filter((i) => i >= 0);
+    const ends = [view.indexOf('\r\n\r\n'), view.indexOf('\n\n')].filter((i) => i >= 0);
     if (ends.length) return Math.min(...ends);
-    return bytesRead < buf.length ? bytesRead : null; // no body at all, or past the limit
+    if (bytesRead < buf.length) return bytesRead; // no body at all
+    return size >= limit + 4 ? null : undefined; // past the limit, or not known yet
+  };
+  try {
+    const first = await probe(Math.min(64 * 1024, limit + 4));
+    return first !== undefined ? first : ((await probe(limit + 4)) ?? null);
   } finally {
     await fh.close();
   }

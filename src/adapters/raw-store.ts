@@ -11,6 +11,7 @@ import path from 'node:path';
 import { createHash, randomUUID } from 'node:crypto';
 import { pipeline } from 'node:stream/promises';
 import { Transform, type Readable } from 'node:stream';
+import { eachLimited } from '../runtime/each-limited.ts';
 
 export interface RawMeta {
   source: string;
@@ -57,18 +58,6 @@ async function writeDurable(file: string, data: Buffer | string): Promise<void> 
   } finally {
     await fh.close();
   }
-}
-
-/** Runs fn over items with at most `limit` running at once (the libuv pool has 4 threads; more only queues). */
-async function eachLimited<T>(items: T[], limit: number, fn: (item: T, i: number) => Promise<void>): Promise<void> {
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      await fn(items[i], i);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }
 
 /** Counts, hashes and caps bytes in one pass. Bytes past the cap are read and dropped, so the source drains. */

@@ -35,6 +35,11 @@ function messageRow(m: NewMessage) {
   };
 }
 
+/** Inserts unless (origin, sha256) is already stored; returns the id and whether this call created it. */
+export async function insertMessage(q: Queryable, m: NewMessage): Promise<{ id: number; created: boolean }> {
+  return (await insertMessages(q, [m]))[0];
+}
+
 /**
  * Inserts each message unless (origin, sha256) is already stored: one statement for the list (plus one lookup
  * when some are duplicates). Returns, in the order given, the id and whether this call created the row. Two
@@ -75,7 +80,7 @@ export async function allRawPaths(q: Queryable): Promise<Set<string>> {
 
 export async function pendingParse(q: Queryable, limit: number, afterId = 0) {
   return q
-    .select({ id: messages.id, rawPath: messages.rawPath, parseAttempts: messages.parseAttempts })
+    .select({ id: messages.id, rawPath: messages.rawPath, size: messages.size, parseAttempts: messages.parseAttempts })
     .from(messages)
     .where(and(eq(messages.status, 'stored'), sql`${messages.id} > ${afterId}`))
     .orderBy(asc(messages.id))
@@ -83,13 +88,14 @@ export async function pendingParse(q: Queryable, limit: number, afterId = 0) {
 }
 
 /** Counted before the parse starts, so a message that kills the process every time still runs out of tries. */
-export async function countParseAttempt(q: Queryable, id: number): Promise<number> {
+export async function countParseAttempts(q: Queryable, ids: number[]): Promise<Map<number, number>> {
+  if (!ids.length) return new Map();
   const rows = await q
     .update(messages)
     .set({ parseAttempts: sql`${messages.parseAttempts} + 1` })
-    .where(eq(messages.id, id))
-    .returning({ n: messages.parseAttempts });
-  return rows[0]?.n ?? 0;
+    .where(inArray(messages.id, ids))
+    .returning({ id: messages.id, n: messages.parseAttempts });
+  return new Map(rows.map((r) => [r.id, r.n]));
 }
 
 export async function quarantine(q: Queryable, id: number, reason: string): Promise<void> {
@@ -103,46 +109,59 @@ export async function recordParseError(q: Queryable, id: number, error: string):
   await q.update(messages).set({ parseError: error }).where(eq(messages.id, id));
 }
 
-export async function saveParsed(q: Queryable, id: number, p: ParsedMessage): Promise<void> {
-  await q
-    .update(messages)
-    .set({
-      status: 'parsed',
-      parseError: null,
-      rfcMessageId: p.rfcMessageId,
-      inReplyTo: p.inReplyTo,
-      references: p.references,
-      fromAddress: p.from?.address ?? null,
-      fromName: p.from?.name || null,
-      envelopeSender: p.envelopeSender,
-      to: p.to,
-      cc: p.cc,
-      replyTo: p.replyTo,
-      subject: p.subject,
-      sentAt: p.sentAt,
-      headers: p.headers,
-      textBody: p.text,
-      htmlBody: p.html,
-      parsedAt: new Date(),
-    })
-    .where(eq(messages.id, id));
-  if (p.attachments.length) {
+/** The parse results of several messages and their attachments: one UPDATE (rows as one JSON value), one INSERT. */
+export async function saveParsed(q: Queryable, list: Array<{ id: number; parsed: ParsedMessage }>): Promise<void> {
+  if (!list.length) return;
+  const rows = list.map(({ id, parsed: p }) => ({
+    id,
+    rfc_message_id: p.rfcMessageId,
+    in_reply_to: p.inReplyTo,
+    refs: p.references,
+    from_address: p.from?.address ?? null,
+    from_name: p.from?.name || null,
+    envelope_sender: p.envelopeSender,
+    to_list: p.to,
+    cc: p.cc,
+    reply_to: p.replyTo,
+    subject: p.subject,
+    sent_at: p.sentAt,
+    headers: p.headers,
+    text_body: p.text,
+    html_body: p.html,
+  }));
+  // Strings are sanitised upstream; toWellFormed again because a cut at a length limit can split a pair, and
+  // jsonb (unlike a text parameter) rejects the lone surrogate that JSON.stringify would write.
+  const json = JSON.stringify(rows, (_k, v) => (typeof v === 'string' ? v.toWellFormed() : v));
+  await q.execute(sql`
+    update ${messages} as m set
+      status = 'parsed', parse_error = null, parsed_at = ${new Date()},
+      rfc_message_id = r.rfc_message_id, in_reply_to = r.in_reply_to, "references" = r.refs,
+      from_address = r.from_address, from_name = r.from_name, envelope_sender = r.envelope_sender,
+      "to" = r.to_list, cc = r.cc, reply_to = r.reply_to, subject = r.subject, sent_at = r.sent_at,
+      headers = r.headers, text_body = r.text_body, html_body = r.html_body
+    from jsonb_to_recordset(${json}::jsonb) as r(
+      id bigint, rfc_message_id text, in_reply_to text, refs jsonb, from_address text, from_name text,
+      envelope_sender text, to_list jsonb, cc jsonb, reply_to jsonb, subject text, sent_at timestamptz,
+      headers jsonb, text_body text, html_body text)
+    where m.id = r.id`);
+  const atts = list.flatMap(({ id, parsed }) =>
+    parsed.attachments.map((a) => ({
+      messageId: id,
+      partIndex: a.partIndex,
+      filename: a.filename,
+      contentType: a.contentType,
+      disposition: a.disposition,
+      contentId: a.contentId,
+      size: a.size,
+      sha256: a.sha256,
+      path: a.relPath,
+      truncated: a.truncated,
+    })),
+  );
+  if (atts.length) {
     await q
       .insert(attachments)
-      .values(
-        p.attachments.map((a) => ({
-          messageId: id,
-          partIndex: a.partIndex,
-          filename: a.filename,
-          contentType: a.contentType,
-          disposition: a.disposition,
-          contentId: a.contentId,
-          size: a.size,
-          sha256: a.sha256,
-          path: a.relPath,
-          truncated: a.truncated,
-        })),
-      )
+      .values(atts)
       .onConflictDoUpdate({
         target: [attachments.messageId, attachments.partIndex],
         set: { size: sql`excluded.size`, sha256: sql`excluded.sha256`, truncated: sql`excluded.truncated` },
