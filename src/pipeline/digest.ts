@@ -37,6 +37,7 @@ import {
 import { shown, supporterName, type Entry, type StoryCompilation } from '../core/compilation.ts';
 import type { Language } from '../core/text.ts';
 import { IntakeError } from '../errors.ts';
+import { failpoint } from '../runtime/failpoints.ts';
 
 export interface DigestDeps {
   db: Db;
@@ -118,6 +119,7 @@ export async function queueDaily(deps: DigestDeps, day: string): Promise<QueueOu
         domain: mailDomain(campaign.ackFrom),
         at,
       });
+    failpoint('digest.before-commit');
     deps.log.info({ digest: 'daily', day, items: data.newItems.length, recipients: campaign.staff.length }, 'daily digest queued');
     return { day, queued: campaign.staff.length, already: false };
   });
@@ -267,6 +269,7 @@ export async function queueFinal(deps: DigestDeps, opts: { family: boolean }): P
         if (q.created) deps.log.info({ digest: 'family', story: c.number, outbox: q.id }, 'family compilation queued');
       }
     }
+    failpoint('digest.before-commit');
     return out;
   });
 }
