@@ -2,6 +2,7 @@
 # Install the system tools campaign-intake's tests/CI need, only when missing.
 #   - ffmpeg         (video trimming; provides ffmpeg + ffprobe)
 #   - dovecot-imapd  (real IMAP server for integration tests, see ci/dovecot-start.sh)
+#   - chromium       (the publication opened in a browser, driven by playwright-core)
 # Idempotent and quiet on success; prints apt output only on failure.
 # Usage: sudo ci/ensure-tools.sh   (or as root in CI containers)
 set -euo pipefail
@@ -18,6 +19,8 @@ missing=()
 command -v ffmpeg  >/dev/null 2>&1 && command -v ffprobe >/dev/null 2>&1 || missing+=(ffmpeg)
 { command -v dovecot >/dev/null 2>&1 || [ -x /usr/sbin/dovecot ]; } \
   && [ -x /usr/lib/dovecot/imap ] || missing+=(dovecot-imapd)
+# The publication's browser test: Debian's Chromium, with fonts for Latin and Cyrillic (Tajik letters too).
+[ -x /usr/bin/chromium ] || missing+=(chromium fonts-dejavu-core fonts-liberation)
 
 [ ${#missing[@]} -eq 0 ] && exit 0
 
