@@ -208,11 +208,15 @@ export function renderAck(c: AckContent): RenderedAck {
   return { subject: safeSubject(w.subject(c.story?.number ?? null)), text: text + '\n', html: html + '\n' };
 }
 
-/** A Message-ID we are willing to copy into In-Reply-To/References: `<...>`, printable, no spaces, no CR/LF. */
+/**
+ * A Message-ID we are willing to copy into In-Reply-To/References, as `<...>`: printable ASCII, no spaces, no
+ * CR/LF, no brackets inside. The stored id may come with or without its brackets (messages.rfc_message_id has none).
+ */
 export function validMessageId(id: string | null | undefined): string | null {
   if (!id) return null;
   const t = id.trim();
-  return /^<[\x21-\x3b\x3d\x3f-\x7e]{1,250}>$/.test(t) ? t : null;
+  const inner = t.startsWith('<') && t.endsWith('>') ? t.slice(1, -1) : t;
+  return /^[\x21-\x3b\x3d\x3f-\x7e]{1,250}$/.test(inner) ? `<${inner}>` : null;
 }
 
 /** The loop-breaking headers every acknowledgement carries (RFC 3834), and the thread headers when safe. */

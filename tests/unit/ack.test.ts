@@ -101,7 +101,7 @@ describe('headers', () => {
 
   it.each([
     ['a CR/LF inside', '<a@b>\r\nBcc: x@y.org'],
-    ['no brackets', 'a@b'],
+    ['one bracket', '<a@b'],
     ['a space', '<a b@c>'],
     ['nested brackets', '<a<b>@c>'],
     ['empty', '<>'],
@@ -112,6 +112,10 @@ describe('headers', () => {
     expect(h['In-Reply-To']).toBeUndefined();
     expect(h.References).toBeUndefined();
     expect(h['Auto-Submitted']).toBe('auto-replied');
+  });
+
+  it('brackets a stored Message-ID that has none', () => {
+    expect(ackHeaders('CAF8x1@mail.example.tj')['In-Reply-To']).toBe('<CAF8x1@mail.example.tj>');
   });
 
   it('makes any subject one capped line', () => {
