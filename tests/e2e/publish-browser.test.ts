@@ -27,6 +27,15 @@ const FLAGS = [
   '--disable-sync',
 ];
 
+/** The parts of HTMLVideoElement used in the page (the project's tsconfig has no DOM library). */
+interface VideoLike {
+  readyState: number;
+  duration: number;
+  error: { code: number } | null;
+  addEventListener(type: string, fn: () => void, opts?: { once: boolean }): void;
+  load(): void;
+}
+
 describe('the publication in Chromium', () => {
   let app: TestApp;
   let dir: string;
@@ -121,7 +130,7 @@ describe('the publication in Chromium', () => {
     expect(fs.existsSync(path.join(site, poster!))).toBe(true);
     // The browser reads the MP4 itself: its metadata loads and the duration is the clip's.
     const duration = await video.evaluate(
-      (v: HTMLVideoElement) =>
+      (v: VideoLike) =>
         new Promise<number>((resolve, reject) => {
           if (v.readyState >= 1) return resolve(v.duration);
           v.addEventListener('loadedmetadata', () => resolve(v.duration), { once: true });
