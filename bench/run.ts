@@ -223,7 +223,7 @@ function printTable(): void {
 interface PipelineRun {
   measured: Omit<Measured, 'stdout' | 'stderr'>;
   server: ServerCpu;
-  phases: { startupMs: number; ingestMs: number; parseMs: number; exitMs: number };
+  phases: { startupMs: number; ingestMs: number; parseMs: number; understandMs: number; exitMs: number };
   verify: { rows: number; parsed: number; attachments: number; attachmentBytes: number; lastUid: number };
 }
 
@@ -257,10 +257,12 @@ async function pipelineRun(imapUrl: string, label: string, nodeFlags: string[] =
     first_received: Date;
     last_received: Date;
     last_parsed: Date;
+    last_understood: Date | null;
   }>(
     dbUrl,
     `select count(*)::int as rows, count(*) filter (where status = 'parsed')::int as parsed,
-            min(received_at) as first_received, max(received_at) as last_received, max(parsed_at) as last_parsed
+            min(received_at) as first_received, max(received_at) as last_received, max(parsed_at) as last_parsed,
+            max(understood_at) as last_understood
        from messages`,
   );
   const [a] = await query<{ n: number; bytes: number }>(dbUrl, 'select count(*)::int as n, coalesce(sum(size), 0)::bigint as bytes from attachments');
@@ -276,7 +278,9 @@ async function pipelineRun(imapUrl: string, label: string, nodeFlags: string[] =
       startupMs: t(v.first_received) - spawnedAt,
       ingestMs: t(v.last_received) - t(v.first_received),
       parseMs: t(v.last_parsed) - t(v.last_received),
-      exitMs: exitedAt - t(v.last_parsed),
+      // classify, items and links; then "exit": media jobs (ffprobe on video attachments), outbox, digests
+      understandMs: t(v.last_understood) - t(v.last_parsed),
+      exitMs: exitedAt - t(v.last_understood ?? v.last_parsed),
     },
     verify: { rows: v.rows, parsed: v.parsed, attachments: a.n, attachmentBytes: a.bytes, lastUid: cp?.last ?? 0 },
   };
@@ -327,7 +331,7 @@ async function benchIngest(imapUrl: string): Promise<void> {
   const noDurable: PipelineRun[] = [];
   const showPipe = (p: PipelineRun) =>
     log(
-      `  ${secs(p.measured.wallMs)} s; startup/ingest/parse/exit ${[p.phases.startupMs, p.phases.ingestMs, p.phases.parseMs, p.phases.exitMs].map(secs).join('/')} s; ` +
+      `  ${secs(p.measured.wallMs)} s; startup/ingest/parse/understand/exit ${[p.phases.startupMs, p.phases.ingestMs, p.phases.parseMs, p.phases.understandMs, p.phases.exitMs].map(secs).join('/')} s; ` +
         `CPU node ${((p.measured.userS ?? 0) + (p.measured.sysS ?? 0)).toFixed(1)} s, pg ${p.server.postgresS.toFixed(1)} s, imap ${p.server.dovecotS.toFixed(1)} s`,
     );
   for (let r = 1; r <= RUNS; r++) {
@@ -418,8 +422,8 @@ async function benchIngest(imapUrl: string): Promise<void> {
     pass: null,
   });
   rows.push({
-    name: '  pipeline phases: startup / ingest / parse / exit',
-    value: [bp.phases.startupMs, bp.phases.ingestMs, bp.phases.parseMs, bp.phases.exitMs].map((x) => `${secs(x)}`).join(' / ') + ' s',
+    name: '  pipeline phases: startup / ingest / parse / understand / exit (media, outbox, digests)',
+    value: [bp.phases.startupMs, bp.phases.ingestMs, bp.phases.parseMs, bp.phases.understandMs, bp.phases.exitMs].map((x) => `${secs(x)}`).join(' / ') + ' s',
     baseline: `fetch ${secs(bb.result.fetchMs)} / parse ${secs(bb.result.parseMs)} s`,
     ratio: '',
     goal: '',

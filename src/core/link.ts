@@ -338,6 +338,19 @@ const CYR: Record<string, string> = {
  * Бобокалонов, Бабакаланов -> "babakalanav"; Jamshed, Джамшед, Ҷамшед -> "jamshid".
  */
 export function nameKey(s: string): string {
+  // Pure, and called for every word of every body: the same words recur, so keep the last few thousand.
+  const known = keyCache.get(s);
+  if (known !== undefined) return known;
+  const k = computeNameKey(s);
+  if (keyCache.size >= KEY_CACHE_SIZE) keyCache.clear();
+  keyCache.set(s, k);
+  return k;
+}
+
+const KEY_CACHE_SIZE = 20_000;
+const keyCache = new Map<string, string>();
+
+function computeNameKey(s: string): string {
   let t = s.toLowerCase().normalize('NFC');
   t = Array.from(t, (c) => CYR[c] ?? c).join('');
   t = t.normalize('NFD').replace(/\p{M}/gu, '');
@@ -602,11 +615,32 @@ const escapeRe = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 // ---------------------------------------------------------------------------------------------------------
 
+interface CompiledCampaign {
+  numbers: Set<number>;
+  names: StoryNames[];
+  tagRe: RegExp;
+}
+
+/** What linking derives from a campaign (name forms, the hashtag pattern), built once per campaign object. */
+const compiledCampaigns = new WeakMap<CampaignView, CompiledCampaign>();
+
+function compiled(campaign: CampaignView): CompiledCampaign {
+  let c = compiledCampaigns.get(campaign);
+  if (!c) {
+    c = {
+      numbers: new Set(campaign.stories.map((s) => s.number)),
+      names: campaign.stories.map(storyNames).filter((x): x is StoryNames => x !== null),
+      tagRe: new RegExp(`${escapeRe(campaign.hashtag)}(?:[-_]?(\\d{1,2}))?(?![\\p{L}\\p{M}\\p{N}_])`, 'giu'),
+    };
+    compiledCampaigns.set(campaign, c);
+  }
+  return c;
+}
+
 /** Which story a submission is about, or triage (story null) when that is not clear. */
 export function linkStory(input: LinkInput, campaign: CampaignView): LinkResult {
   const stories = campaign.stories;
-  const numbers = new Set(stories.map((s) => s.number));
-  const names = stories.map(storyNames).filter((x): x is StoryNames => x !== null);
+  const { numbers, names, tagRe } = compiled(campaign);
   const notes: string[] = [];
   const signals: Signal[] = [];
   const subject = (input.subject ?? '').slice(0, 2000);
@@ -638,7 +672,6 @@ export function linkStory(input: LinkInput, campaign: CampaignView): LinkResult 
 
   // The campaign hashtag, and "#notorturetj8" style tags.
   const tag = campaign.hashtag;
-  const tagRe = new RegExp(`${escapeRe(tag)}(?:[-_]?(\\d{1,2}))?(?![\\p{L}\\p{M}\\p{N}_])`, 'giu');
   let hashtag = false;
   for (const text of [subject, body])
     for (const m of text.matchAll(tagRe)) {

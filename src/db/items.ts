@@ -14,28 +14,42 @@ export async function pendingUnderstanding(q: Queryable, limit: number, afterId 
 }
 
 export async function loadFacts(q: Queryable, id: number): Promise<MessageFacts | null> {
-  const [m] = await q.select().from(messages).where(eq(messages.id, id));
-  if (!m) return null;
+  return (await loadFactsOf(q, [id])).get(id) ?? null;
+}
+
+/** loadFacts for several messages in two queries: id -> facts (ids not found are absent). */
+export async function loadFactsOf(q: Queryable, ids: number[]): Promise<Map<number, MessageFacts>> {
+  const out = new Map<number, MessageFacts>();
+  if (!ids.length) return out;
+  const rows = await q.select().from(messages).where(inArray(messages.id, ids));
   const atts = await q
-    .select({ id: attachments.id, contentType: attachments.contentType, filename: attachments.filename, size: attachments.size })
+    .select({ messageId: attachments.messageId, id: attachments.id, contentType: attachments.contentType, filename: attachments.filename, size: attachments.size })
     .from(attachments)
-    .where(eq(attachments.messageId, id))
-    .orderBy(asc(attachments.partIndex));
-  return {
-    headers: m.headers ?? [],
-    from: m.fromAddress !== null || m.fromName !== null ? { name: m.fromName ?? '', address: m.fromAddress } : null,
-    envelopeSender: m.envelopeSender,
-    to: m.to ?? [],
-    cc: m.cc ?? [],
-    replyTo: m.replyTo ?? [],
-    subject: m.subject,
-    rfcMessageId: m.rfcMessageId,
-    inReplyTo: m.inReplyTo,
-    references: m.references ?? [],
-    text: m.textBody,
-    html: m.htmlBody,
-    attachments: atts,
-  };
+    .where(inArray(attachments.messageId, ids))
+    .orderBy(asc(attachments.messageId), asc(attachments.partIndex));
+  const attsOf = new Map<number, MessageFacts['attachments']>();
+  for (const { messageId, ...a } of atts) {
+    const list = attsOf.get(messageId) ?? [];
+    list.push(a);
+    attsOf.set(messageId, list);
+  }
+  for (const m of rows)
+    out.set(m.id, {
+      headers: m.headers ?? [],
+      from: m.fromAddress !== null || m.fromName !== null ? { name: m.fromName ?? '', address: m.fromAddress } : null,
+      envelopeSender: m.envelopeSender,
+      to: m.to ?? [],
+      cc: m.cc ?? [],
+      replyTo: m.replyTo ?? [],
+      subject: m.subject,
+      rfcMessageId: m.rfcMessageId,
+      inReplyTo: m.inReplyTo,
+      references: m.references ?? [],
+      text: m.textBody,
+      html: m.htmlBody,
+      attachments: attsOf.get(m.id) ?? [],
+    });
+  return out;
 }
 
 export interface NewItem {
@@ -63,6 +77,15 @@ export async function insertItems(q: Queryable, messageId: number, list: NewItem
     .onConflictDoNothing({ target: [items.messageId, items.key] })
     .returning({ id: items.id, key: items.key });
   return rows;
+}
+
+/** Several events in one statement. */
+export async function recordEvents(
+  q: Queryable,
+  list: Array<{ itemId: number; actor: string; action: string; from?: unknown; to?: unknown; reason?: string | null; at?: Date }>,
+) {
+  if (!list.length) return;
+  await q.insert(itemEvents).values(list.map((e) => ({ ...e, from: e.from ?? null, to: e.to ?? null, reason: e.reason ?? null })));
 }
 
 export async function recordEvent(

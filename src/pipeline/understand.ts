@@ -1,9 +1,10 @@
 // Stage 3: understand each parsed message: classify it, and for a submission extract its items and link them
 // to a story. Decisions come from the pure core; this file only loads facts and stores results, in one
-// transaction per message, so a replay changes nothing (items are unique per message and key).
+// transaction per chunk of messages, so a replay changes nothing (items are unique per message and key).
 import { eq } from 'drizzle-orm';
 import type { IngestDeps } from './ingest.ts';
-import { insertItems, loadFacts, pendingUnderstanding, recordEvent, type NewItem } from '../db/items.ts';
+import { insertItems, loadFactsOf, pendingUnderstanding, recordEvents, type NewItem } from '../db/items.ts';
+import type { Tx } from '../db/messages.ts';
 import { messages } from '../db/schema.ts';
 import { enqueueVideos } from '../db/media.ts';
 import { classify } from '../core/classify.ts';
@@ -60,36 +61,67 @@ export function understand(f: MessageFacts, campaign: Campaign) {
   return { classification: c, items };
 }
 
-export async function understandOne(deps: IngestDeps, id: number): Promise<void> {
-  const facts = await loadFacts(deps.db.orm, id);
-  if (!facts) return;
-  const { classification: c, items } = understand(facts, deps.campaign);
-  const now = deps.clock?.now() ?? new Date();
-  await deps.db.orm.transaction(async (tx) => {
-    await tx
-      .update(messages)
-      .set({ classification: c.classification, classificationReason: c.reason, ackBlock: c.ackBlock, understoodAt: now })
-      .where(eq(messages.id, id));
-    const created = await insertItems(tx, id, items);
-    // A video's media job is born with its item: nothing waits for it, and no video item is ever without one.
-    const videos = created.flatMap(({ id: itemId, key }) => {
+type Decision = ReturnType<typeof understand>;
+
+/** Stores one message's decision: classification, new items with their media jobs and link events. */
+async function saveUnderstanding(tx: Tx, id: number, { classification: c, items }: Decision, now: Date): Promise<void> {
+  await tx
+    .update(messages)
+    .set({ classification: c.classification, classificationReason: c.reason, ackBlock: c.ackBlock, understoodAt: now })
+    .where(eq(messages.id, id));
+  const created = await insertItems(tx, id, items);
+  // A video's media job is born with its item: nothing waits for it, and no video item is ever without one.
+  const videos = created.flatMap(({ id: itemId, key }) => {
+    const it = items.find((i) => i.key === key)!;
+    return it.kind === 'video' ? [{ itemId, attachmentId: it.attachmentId ?? null }] : [];
+  });
+  await enqueueVideos(tx, videos);
+  await recordEvents(
+    tx,
+    created.map(({ id: itemId, key }) => {
       const it = items.find((i) => i.key === key)!;
-      return it.kind === 'video' ? [{ itemId, attachmentId: it.attachmentId ?? null }] : [];
-    });
-    await enqueueVideos(tx, videos);
-    for (const { id: itemId, key } of created) {
-      const it = items.find((i) => i.key === key)!;
-      await recordEvent(tx, {
+      return {
         itemId,
         actor: 'intake',
         action: 'link',
         to: { story: it.story, method: it.linkMethod, confidence: it.linkConfidence, reason: it.linkReason },
         at: now,
-      });
-    }
-  });
-  deps.log.debug({ id, classification: c.classification, items: items.length }, 'message understood');
+      };
+    }),
+  );
 }
+
+export async function understandOne(deps: IngestDeps, id: number): Promise<void> {
+  await understandMany(deps, [id]);
+}
+
+/** Loads the facts of several messages at once, decides each, and stores them all in one transaction. */
+async function understandMany(deps: IngestDeps, ids: number[]): Promise<void> {
+  const facts = await loadFactsOf(deps.db.orm, ids);
+  const now = deps.clock?.now() ?? new Date();
+  const decided = ids.flatMap((id) => {
+    const f = facts.get(id);
+    return f ? [{ id, d: understand(f, deps.campaign) }] : [];
+  });
+  if (!decided.length) return;
+  try {
+    await deps.db.orm.transaction(async (tx) => {
+      for (const { id, d } of decided) await saveUnderstanding(tx, id, d, now);
+    });
+  } catch (err) {
+    if (decided.length === 1) throw err;
+    // One message the database refuses must not hold back the others of its chunk: each on its own.
+    let first: unknown = null;
+    for (const { id, d } of decided)
+      await deps.db.orm.transaction((tx) => saveUnderstanding(tx, id, d, now)).catch((e) => void (first ??= e));
+    if (first) throw first;
+  }
+  for (const { id, d } of decided)
+    deps.log.debug({ id, classification: d.classification.classification, items: d.items.length }, 'message understood');
+}
+
+/** Messages understood per transaction. */
+const UNDERSTAND_CHUNK = 50;
 
 export async function understandPending(deps: IngestDeps, opts: { signal?: AbortSignal } = {}) {
   let n = 0;
@@ -98,11 +130,11 @@ export async function understandPending(deps: IngestDeps, opts: { signal?: Abort
     if (opts.signal?.aborted) break;
     const batch = await pendingUnderstanding(deps.db.orm, 200, afterId);
     if (!batch.length) break;
-    for (const { id } of batch) {
-      if (opts.signal?.aborted) break;
-      await understandOne(deps, id);
-      afterId = id;
-      n++;
+    for (let i = 0; i < batch.length && !opts.signal?.aborted; i += UNDERSTAND_CHUNK) {
+      const ids = batch.slice(i, i + UNDERSTAND_CHUNK).map((b) => b.id);
+      await understandMany(deps, ids);
+      afterId = ids[ids.length - 1];
+      n += ids.length;
     }
   }
   return n;
