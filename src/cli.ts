@@ -16,6 +16,8 @@ import type { ItemStatus } from './db/schema.ts';
 import { runDoctor, runInvariantsCheck } from './cli/doctor.ts';
 import { onShutdown } from './runtime/shutdown.ts';
 import { addDigestCommands } from './cli/digest-commands.ts';
+import { addOutboxCommands } from './cli/outbox-commands.ts';
+import { ackStates } from './db/outbox.ts';
 
 async function withApp<T>(fn: (app: App) => Promise<T>): Promise<T> {
   const config = loadConfig();
@@ -87,8 +89,9 @@ export function buildCli(): Command {
         const rows = await listMessages(app.db.orm);
         const its = await itemsOfMessages(app.db.orm, rows.map((r) => r.id));
         const byMessage = (id: number) => its.filter((i) => i.messageId === id);
-        if (opts.json) out(JSON.stringify(rows.map((m) => messageJson(m, byMessage(m.id))), null, 2));
-        else out(renderMessages(rows));
+        const acks = await ackStates(app.db.orm, rows.map((r) => r.id));
+        if (opts.json) out(JSON.stringify(rows.map((m) => messageJson(m, byMessage(m.id), acks.get(m.id) ?? null)), null, 2));
+        else out(renderMessages(rows, acks));
       });
     });
 
@@ -163,6 +166,7 @@ export function buildCli(): Command {
     });
 
   addDigestCommands(program, withApp, out, positiveInt);
+  addOutboxCommands(program, withApp, out, positiveInt);
 
   const db = program.command('db').description('database maintenance');
   db.command('migrate')

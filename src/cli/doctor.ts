@@ -6,6 +6,7 @@ import { makeApp } from '../app.ts';
 import { silentLogger } from '../adapters/logger.ts';
 import { errorMessage } from '../errors.ts';
 import { countByStatus } from '../db/messages.ts';
+import { outgoingMailChecks } from './outbox-commands.ts';
 import { checkInvariants } from '../db/invariants.ts';
 import { makeMediaTool } from '../adapters/ffmpeg.ts';
 
@@ -91,6 +92,7 @@ export async function runDoctor(o: { json: boolean; print: (s: string) => void }
         } finally {
           await inbox.close();
         }
+        checks.push(...(await outgoingMailChecks(app)));
       } finally {
         await app.close();
       }
@@ -102,11 +104,6 @@ export async function runDoctor(o: { json: boolean; print: (s: string) => void }
         fix: config.databaseUrl ? 'check DATABASE_URL and that PostgreSQL is running' : `check ${config.dataDir}/db`,
       });
     }
-    checks.push({
-      name: 'outgoing mail',
-      ok: true,
-      detail: config.smtpUrl ? `SMTP at ${new URL(config.smtpUrl).host}` : `no SMTP_URL: mail is written as .eml files under ${path.join(config.dataDir, 'sent')}`,
-    });
     checks.push(await ffmpegCheck(config));
     checks.push(diskCheck(config.dataDir));
   }

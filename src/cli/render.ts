@@ -3,6 +3,7 @@ import type { MessageListing } from '../db/messages.ts';
 import path from 'node:path';
 import type { items as itemsTable, itemEvents } from '../db/schema.ts';
 import type { MediaJob } from '../db/media.ts';
+import type { OutboxRow } from '../db/outbox.ts';
 
 type ItemRow = typeof itemsTable.$inferSelect;
 type EventRow = typeof itemEvents.$inferSelect;
@@ -13,7 +14,12 @@ export interface ItemRef {
   linkMethod: string | null;
 }
 
-export function messageJson(m: MessageListing, its: ItemRef[] = []) {
+export interface AckRef {
+  state: string;
+  reason: string | null;
+}
+
+export function messageJson(m: MessageListing, its: ItemRef[] = [], ack: AckRef | null = null) {
   // The message's story: the one its items share (null when none or when they differ).
   const stories = [...new Set(its.map((i) => i.story))];
   const story = stories.length === 1 ? stories[0] : null;
@@ -33,8 +39,8 @@ export function messageJson(m: MessageListing, its: ItemRef[] = []) {
     items: its.map((i) => i.id),
     attachments: m.attachments,
     size: m.size,
-    ack: null as string | null,
-    ackReason: null as string | null,
+    ack: ack?.state ?? null,
+    ackReason: ack?.reason ?? null,
   };
 }
 
@@ -43,16 +49,46 @@ function cut(s: string | null | undefined, n: number): string {
   return t.length > n ? t.slice(0, n - 1) + '…' : t.padEnd(n);
 }
 
-export function renderMessages(rows: MessageListing[]): string {
+export function renderMessages(rows: MessageListing[], acks: Map<number, AckRef> = new Map()): string {
   if (!rows.length) return 'no messages stored yet';
   const lines = rows.map((m) => {
     const state = m.classification ?? m.status;
     const reason = m.status === 'quarantined' && m.classificationReason ? `  (${m.classificationReason})` : '';
-    return `${String(m.id).padStart(6)}  ${m.receivedAt.toISOString().slice(0, 16).replace('T', ' ')}  ${cut(state, 12)}  ${cut(m.from, 30)}  ${cut(m.subject, 50)}${reason}`;
+    const a = acks.get(m.id);
+    const ack = a ? (a.state === 'suppressed' && a.reason ? `no ack: ${a.reason}` : `ack ${a.state}`) : '';
+    return `${String(m.id).padStart(6)}  ${m.receivedAt.toISOString().slice(0, 16).replace('T', ' ')}  ${cut(state, 12)}  ${cut(m.from, 30)}  ${cut(m.subject, 50)}  ${ack}${reason}`;
   });
-  return [`${'id'.padStart(6)}  ${'received (UTC)'.padEnd(16)}  ${'state'.padEnd(12)}  ${'from'.padEnd(30)}  subject`, ...lines].join(
+  return [`${'id'.padStart(6)}  ${'received (UTC)'.padEnd(16)}  ${'state'.padEnd(12)}  ${'from'.padEnd(30)}  ${'subject'.padEnd(50)}  acknowledgement`, ...lines].join(
     '\n',
   );
+}
+
+/** `intake outbox --json` (SPEC): { id, kind, to, subject, state, attempts, lastError, messageId }, plus reason. */
+export function outboxJson(r: OutboxRow) {
+  return {
+    id: r.id,
+    kind: r.kind,
+    to: r.to,
+    subject: r.subject,
+    state: r.state,
+    attempts: r.attempts,
+    lastError: r.lastError,
+    messageId: r.messageId,
+    reason: r.reason,
+    story: r.story,
+    rfcMessageId: r.rfcMessageId,
+    createdAt: r.createdAt.toISOString(),
+    sentAt: r.sentAt?.toISOString() ?? null,
+  };
+}
+
+export function renderOutbox(rows: OutboxRow[]): string {
+  if (!rows.length) return 'the outbox is empty';
+  const lines = rows.map((r) => {
+    const why = r.state === 'suppressed' ? (r.reason ?? '') : (r.lastError ?? '');
+    return `${String(r.id).padStart(6)}  ${cut(r.kind, 12)}  ${cut(r.state, 10)}  ${String(r.attempts).padStart(3)}  ${cut(r.to, 30)}  ${cut(r.subject, 30)}  ${why}`;
+  });
+  return [`${'id'.padStart(6)}  ${'kind'.padEnd(12)}  ${'state'.padEnd(10)}  try  ${'to'.padEnd(30)}  ${'subject'.padEnd(30)}  reason / last error`, ...lines].join('\n');
 }
 
 const sec = (x: number | null) => (x === null ? null : Math.round(x * 1000) / 1000);

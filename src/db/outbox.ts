@@ -146,7 +146,10 @@ export async function sendingToUncertain(q: Queryable, at: Date): Promise<number
   return rows.length;
 }
 
-/** Staff retry: a failed row (or an uncertain one with force) goes back to `queued`, due now. */
+/**
+ * Staff retry: a failed row (or an uncertain one with force) goes back to `queued`, due now, with a fresh count of
+ * attempts (a row that gave up after maxAttempts would otherwise give up again at once). Same Message-ID.
+ */
 export async function requeue(
   q: Queryable,
   id: number,
@@ -157,7 +160,7 @@ export async function requeue(
   if (!row) return { found: false, state: null, requeued: false };
   const upd = await q
     .update(outbox)
-    .set({ state: 'queued', runAfter: at, updatedAt: at })
+    .set({ state: 'queued', runAfter: at, attempts: 0, updatedAt: at })
     .where(and(eq(outbox.id, id), inArray(outbox.state, allowed)))
     .returning({ id: outbox.id });
   return { found: true, state: row.state, requeued: upd.length > 0 };
@@ -273,12 +276,13 @@ export async function lockAckDecisions(q: Queryable): Promise<void> {
 
 /** The acknowledgement state of each message (for `intake messages`). */
 export async function ackStates(q: Queryable, messageIds: number[]) {
-  if (!messageIds.length) return new Map<number, { state: OutboxState; reason: string | null; lastError: string | null }>();
+  if (!messageIds.length) return new Map<number, { state: OutboxState; reason: string | null }>();
   const rows = await q
     .select({ messageId: outbox.messageId, state: outbox.state, reason: outbox.reason, lastError: outbox.lastError })
     .from(outbox)
     .where(and(eq(outbox.kind, 'ack'), inArray(outbox.messageId, messageIds)));
-  return new Map(rows.map((r) => [r.messageId!, { state: r.state, reason: r.reason, lastError: r.lastError }]));
+  // A failed or uncertain acknowledgement's reason is its last error: what staff need to see.
+  return new Map(rows.map((r) => [r.messageId!, { state: r.state, reason: r.reason ?? r.lastError }]));
 }
 
 /** Queued acknowledgements created before `before`: too late to send (SMTP was down for days). */
