@@ -115,7 +115,7 @@ export function entryHtml(e: Entry, mode: MediaMode): Html {
   const v = e.video;
   if (!v) return html``;
   if (mode === 'mail')
-    return html`<article class="entry video" id="item-${e.itemId}" style="${S.entry}"><p style="${S.note}">A video, ${duration(v.seconds)} (video files are shared separately: ${v.file})</p>${sign}</article>`;
+    return html`<article class="entry video" id="item-${e.itemId}" style="${S.entry}"><p style="${S.note}">A video, ${duration(v.seconds)} (video files are shared separately)</p>${sign}</article>`;
   return html`<article class="entry video" id="item-${e.itemId}" style="${S.entry}"><video controls preload="metadata" playsinline src="${v.file}"${v.poster ? html` poster="${v.poster}"` : ''} style="${S.video}"></video><p class="print-only" style="${S.note}">Video, ${duration(v.seconds)}</p>${sign}</article>`;
 }
 
@@ -123,7 +123,8 @@ export function entryText(e: Entry, mode: MediaMode): string {
   if (e.kind === 'message') return `${redactAddresses(withoutSignOff(e.text ?? ''))}\n  — ${e.name}`;
   if (e.kind === 'video_link') return `Video link: ${e.url}\n  — ${e.name}`;
   if (!e.video) return '';
-  return `A video, ${duration(e.video.seconds)}${mode === 'mail' ? ' (video files are shared separately)' : ''}: ${e.video.file}\n  — ${e.name}`;
+  const where = mode === 'mail' ? ' (video files are shared separately)' : `: ${e.video.file}`;
+  return `A video, ${duration(e.video.seconds)}${where}\n  — ${e.name}`;
 }
 
 /** Entries that can be shown: a video only once its processed file exists. */
