@@ -95,9 +95,11 @@ export async function outgoingMailChecks(app: App): Promise<MailCheck[]> {
   }
   const counts = await outboxCounts(app.db.orm);
   const uncertain = counts.uncertain ?? 0;
+  // Uncertain rows need a person's look but are not a fault of the setup: noted, not failed (doctor would
+  // otherwise fail for good, since a row that may have been delivered is never cleared automatically).
   checks.push({
     name: 'outbox',
-    ok: uncertain === 0,
+    ok: true,
     detail: Object.keys(counts).length ? JSON.stringify(counts) : 'empty',
     fix: uncertain
       ? `${uncertain} mail(s) may or may not have been delivered (interrupted mid-send): see \`intake outbox\`; \`intake outbox retry <id> --force\` sends one again`

@@ -71,6 +71,29 @@ describe('intake outbox and acknowledgements', () => {
     }
   });
 
+  it('a process killed after the server took the mail, before the row was marked sent, never sends it again', async () => {
+    const dataDir = tempDir('intake-outbox-crash-');
+    const env = { INTAKE_DATA_DIR: dataDir, SMTP_URL: sink.url };
+    try {
+      const src = path.join(dataDir, 'mail');
+      fs.mkdirSync(src);
+      fs.writeFileSync(path.join(src, 'a.eml'), eml({ from: 'Sitora <sitora@example.tj>', subject: 'Story 8', headers: { 'Return-Path': '<sitora@example.tj>' } }));
+      expect((await runCli(['import', src], env)).code).toBe(0);
+      const killed = await runCli(['run', '--once'], { ...env, INTAKE_FAILPOINTS: 'outbox.after-send=crash' });
+      expect(killed.signal).toBe('SIGKILL');
+      expect(sink.received.filter((r) => r.rcptTo[0] === 'sitora@example.tj')).toHaveLength(1);
+      expect((await runCli(['run', '--once'], env)).code).toBe(0);
+      const [row] = json((await runCli(['outbox', '--json'], env)).stdout).filter((r: any) => r.kind === 'ack');
+      expect(row).toMatchObject({ state: 'uncertain', lastError: expect.stringMatching(/may or may not have been delivered/) });
+      expect(sink.received.filter((r) => r.rcptTo[0] === 'sitora@example.tj')).toHaveLength(1);
+      const doctor = json((await runCli(['doctor', '--json'], env)).stdout).checks.find((c: any) => c.name === 'outbox');
+      expect(doctor).toMatchObject({ ok: true, detail: expect.stringContaining('"uncertain":1'), fix: expect.stringMatching(/retry <id> --force/) });
+      expect((await runCli(['outbox', 'retry', String(row.id)], env)).stderr).toMatch(/may already have been delivered/);
+    } finally {
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+
   it('a refused SMTP login pauses sending, shows in doctor, and ingestion goes on; retry takes a failed row', async () => {
     const dataDir = tempDir('intake-outbox-smtp-');
     const env = { INTAKE_DATA_DIR: dataDir, SMTP_URL: sink.url.replace(':right@', ':wrong@') };
