@@ -191,6 +191,8 @@ export function makeMediaTool(opts: MediaToolOptions = {}): MediaTool {
 
     async version() {
       const b = await bins();
+      // Also the moment to let fluent-ffmpeg list ffmpeg's formats, once, rather than before the first video.
+      await fluentCapabilities(b.ffmpeg.path, DEFAULT_TIMEOUT_MS.version).catch(() => {});
       const line = async (bin: string) => {
         const r = await run(bin, ['-hide_banner', '-version'], DEFAULT_TIMEOUT_MS.version);
         if (r.outcome !== 'exit' || r.code !== 0) throw failure(r, 'version');
