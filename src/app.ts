@@ -12,6 +12,8 @@ import type { IngestDeps } from './pipeline/ingest.ts';
 import { makeMediaTool, type MediaTool } from './adapters/ffmpeg.ts';
 import { makeFileMailer, makeSmtpMailer, type Mailer } from './adapters/smtp.ts';
 import { mailDomain } from './db/outbox.ts';
+import { abortableDelay, backoffMs } from './runtime/loop.ts';
+import { errorMessage } from './errors.ts';
 
 export interface App {
   config: Readonly<Config>;
@@ -72,4 +74,34 @@ export async function makeApp(config: Readonly<Config>, opts: AppOptions = {}): 
       await db.close();
     },
   };
+}
+
+/** Network errors of a database server that is down or restarting (not bad credentials or a bad URL). */
+function databaseUnreachable(err: unknown): boolean {
+  for (let e: unknown = err; e; e = (e as { cause?: unknown }).cause) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string' && ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'EAI_AGAIN', '57P03'].includes(code))
+      return true;
+    if (/Connection terminated|timeout exceeded when trying to connect|is not queryable/i.test((e as Error).message ?? '')) return true;
+  }
+  return false;
+}
+
+/**
+ * For the daemon: a PostgreSQL server that is down at start (both machines rebooting) is waited for, with the
+ * loop's capped backoff, rather than ending the daemon. Resolves null if `signal` aborts first.
+ */
+export async function makeAppWhenReachable(config: Readonly<Config>, opts: AppOptions, signal: AbortSignal): Promise<App | null> {
+  const log = opts.log ?? makeLogger(config.logLevel);
+  for (let attempt = 1; !signal.aborted; attempt++) {
+    try {
+      return await makeApp(config, { ...opts, log });
+    } catch (err) {
+      if (!config.databaseUrl || !databaseUnreachable(err)) throw err;
+      const delay = backoffMs(attempt, 1000, 30_000);
+      log.warn({ err: errorMessage(err), attempt, retryInMs: delay }, 'database unreachable; waiting for it');
+      await abortableDelay(delay, signal);
+    }
+  }
+  return null;
 }

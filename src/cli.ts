@@ -1,7 +1,7 @@
 // argv -> commands. No logic of its own: every command is a call into app/pipeline/db.
 import { Command, CommanderError, Option } from 'commander';
 import { loadConfig } from './config.ts';
-import { makeApp, type App } from './app.ts';
+import { makeApp, makeAppWhenReachable, type App } from './app.ts';
 import { exitCodeOf, errorMessage, IntakeError } from './errors.ts';
 import { makeLogger } from './adapters/logger.ts';
 import { runDaemon, runOnce } from './pipeline/daemon.ts';
@@ -49,9 +49,14 @@ export function buildCli(): Command {
     .description('run the daemon: watch the inbox, store and process every message; stops on SIGINT/SIGTERM')
     .option('--once', 'take every message now in the inbox, process it, then exit')
     .action(async (opts: { once?: boolean }) => {
-      await withApp(async (app) => {
-        const ac = new AbortController();
-        const off = onShutdown(app.log, () => ac.abort());
+      const config = loadConfig();
+      const log = makeLogger(config.logLevel);
+      const ac = new AbortController();
+      const off = onShutdown(log, () => ac.abort());
+      try {
+        // PostgreSQL down at start is waited for (see makeAppWhenReachable); SIGTERM meanwhile just ends.
+        const app = await makeAppWhenReachable(config, { log }, ac.signal);
+        if (!app) return;
         try {
           if (opts.once) {
             const r = await runOnce(app, ac.signal);
@@ -60,9 +65,11 @@ export function buildCli(): Command {
             await runDaemon(app, ac.signal);
           }
         } finally {
-          off();
+          await app.close();
         }
-      });
+      } finally {
+        off();
+      }
     });
 
   program

@@ -41,6 +41,10 @@ function makePool(config: pg.PoolConfig, log: Log): pg.Pool {
   const pool = new pg.Pool({ connectionTimeoutMillis: 15_000, ...config });
   // An idle client losing its connection (server restart) must not crash the process.
   pool.on('error', (err) => log.warn({ err: err.message }, 'database connection lost'));
+  // Nor a checked-out one (a transaction, the migration lock): the pool takes its error listener off while a
+  // client is lent out, and an 'error' event without a listener ends the process. The query in flight fails
+  // by itself; the broken client is dropped when it is released.
+  pool.on('connect', (client) => client.on('error', () => {}));
   return pool;
 }
 
