@@ -103,6 +103,10 @@ export async function runDaemon(app: App, signal: AbortSignal): Promise<void> {
   // Videos: their own loop, so ingestion never waits for ffmpeg. Woken when messages are understood (new
   // items), otherwise it sleeps until the next retry is due, and at most 30 s (a dead worker's lease).
   const mediaDeps = mediaDepsOf(app);
+  app.media.version().then(
+    (v) => log.info({ ffmpeg: v.ffmpeg, ffprobe: v.ffprobe, source: v.source }, 'ffmpeg found'),
+    (err) => log.error({ err: errorMessage(err) }, 'ffmpeg not found: video jobs will fail until it is installed'),
+  );
       if (c.understood || c.quarantined) acks.wake();
   const mediaLoop = runLoop({
     name: 'media',
