@@ -13,6 +13,9 @@ import { ANY_ADDRESS, elements, strictParse, textOf } from '../helpers/html.ts';
 const FAMILY = 'saodat.family@example.tj';
 const SUPPORTER = 'nodira@example.tj';
 
+// Every step is a child process opening the embedded database (seconds each on a loaded two-core machine).
+const SLOW = { timeout: 300_000 };
+
 describe('intake digest, name and publish', () => {
   let dir: string;
   let env: Record<string, string>;
@@ -38,7 +41,7 @@ describe('intake digest, name and publish', () => {
   });
   afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-  it('a pass killed inside the digest transaction sends nothing; the next sends once; later ones nothing', async () => {
+  it('a pass killed inside the digest transaction sends nothing; the next sends once; later ones nothing', SLOW, async () => {
     expect((await intake('import', path.join(dir, 'a.eml'))).code).toBe(0);
     const killed = await runCli(['run', '--once'], { ...env, INTAKE_FAILPOINTS: 'digest.before-commit=crash' });
     expect(killed.signal).toBe('SIGKILL');
@@ -57,7 +60,7 @@ describe('intake digest, name and publish', () => {
     expect(mail).not.toContain(SUPPORTER);
   });
 
-  it('--preview writes the HTML and its text without sending; bad usage exits 2', async () => {
+  it('--preview writes the HTML and its text without sending; bad usage exits 2', SLOW, async () => {
     const file = path.join(dir, 'preview', 'daily.html');
     const r = await intake('digest', 'daily', '--preview', file);
     expect(r.code, r.stderr).toBe(0);
@@ -70,7 +73,7 @@ describe('intake digest, name and publish', () => {
     expect((await intake('digest', 'final', '--family')).code).toBe(2);
   });
 
-  it('name, approve and publish: the bundle shows the name staff gave and no address', async () => {
+  it('name, approve and publish: the bundle shows the name staff gave and no address', SLOW, async () => {
     const items = JSON.parse((await intake('items', '--json')).stdout);
     const id = String(items[0].id);
     expect((await intake('name', id, 'nodira@example.tj')).code).toBe(2);
@@ -93,7 +96,7 @@ describe('intake digest, name and publish', () => {
     }
   });
 
-  it('the final digest goes to staff once; the family compilation only with --family, once', async () => {
+  it('the final digest goes to staff once; the family compilation only with --family, once', SLOW, async () => {
     const staff = await intake('digest', 'final', '--send');
     expect(staff.code, staff.stderr).toBe(0);
     expect(staff.stdout).toContain('final digest queued to 1 staff recipient');
