@@ -9,6 +9,7 @@ import { runCli } from '../helpers/cli.ts';
 import { startSmtpSink, type SmtpSink } from '../helpers/smtp-sink.ts';
 
 const json = (s: string) => JSON.parse(s);
+// Each case runs the bin a dozen times (about 4 s each on PGlite, more on a busy machine).
 
 describe('intake outbox and acknowledgements', () => {
   let sink: SmtpSink;
@@ -69,7 +70,7 @@ describe('intake outbox and acknowledgements', () => {
     } finally {
       fs.rmSync(dataDir, { recursive: true, force: true });
     }
-  });
+  }, 300_000);
 
   it('a process killed after the server took the mail, before the row was marked sent, never sends it again', async () => {
     const dataDir = tempDir('intake-outbox-crash-');
@@ -92,7 +93,7 @@ describe('intake outbox and acknowledgements', () => {
     } finally {
       fs.rmSync(dataDir, { recursive: true, force: true });
     }
-  });
+  }, 300_000);
 
   it('a refused SMTP login pauses sending, shows in doctor, and ingestion goes on; retry takes a failed row', async () => {
     const dataDir = tempDir('intake-outbox-smtp-');
@@ -134,5 +135,5 @@ describe('intake outbox and acknowledgements', () => {
     } finally {
       fs.rmSync(dataDir, { recursive: true, force: true });
     }
-  });
+  }, 300_000);
 });
