@@ -2,7 +2,7 @@
 // and the peak memory of `intake import` on a message with a 200 MiB attachment (PostgreSQL and PGlite).
 // Results are ratios measured in the same run; absolute times on a shared 2-core machine mean little.
 //
-//   npm run bench -- [--n 2000] [--runs 2] [--seed 20261208] [--big-mb 200] [--skip-ingest] [--skip-big] [--skip-video]
+//   npm run bench -- [--n 2000] [--runs 2] [--seed 20261208] [--big-mb 200] [--skip-ingest] [--skip-big] [--skip-video] [--skip-digest]
 //                    [--attribution] [--profile] [--keep] [--tree worktree|<git rev>] [--compare <tree>]...
 //
 // --attribution (off by default: single runs, and on a busy machine their noise exceeds the effects): the
@@ -39,6 +39,7 @@ import { measure, childEnv, haveGnuTime, type Measured } from './proc.ts';
 import { summarize, printSummary, type ProfileSummary } from './profile-summary.ts';
 import { watchServerCpu, type ServerCpu } from './cpu.ts';
 import { benchVideo } from './video.ts';
+import { benchDigest } from './digest.ts';
 import { dovecotSaveMany, dovecotMailboxStatus, dovecotDeleteMailbox } from '../tests/helpers/dovecot.ts';
 
 pg.types.setTypeParser(20, (v) => Number(v));
@@ -56,6 +57,7 @@ const { values: opt } = parseArgs({
     'skip-ingest': { type: 'boolean', default: false },
     'skip-big': { type: 'boolean', default: false },
     'skip-video': { type: 'boolean', default: false },
+    'skip-digest': { type: 'boolean', default: false },
     attribution: { type: 'boolean', default: false },
     profile: { type: 'boolean', default: false },
     tree: { type: 'string', default: 'worktree' },
@@ -768,6 +770,8 @@ async function main(): Promise<number> {
     if (!opt['skip-big']) await benchBig();
     // Trimming a 10-minute 720p video by the media job stage against bare ffmpeg (see bench/video.ts).
     if (!opt['skip-video']) report.video = await benchVideo({ tmp: TMP, runs: RUNS, log, rows, freshDatabase });
+    // The daily digest of 10,000 new items by src/core/digest.ts against a naive one-pass renderer (bench/digest.ts).
+    if (!opt['skip-digest']) report.digest = await benchDigest({ n: 10_000, reps: Math.max(5, RUNS), log, rows });
   } catch (err) {
     report.error = (err as Error).stack ?? String(err);
     log(`FAILED: ${(err as Error).stack ?? err}`);
