@@ -117,6 +117,7 @@ export async function runDoctor(o: { json: boolean; print: (s: string) => void }
     );
   return ok;
 }
+
 /**
  * `intake doctor --invariants`: rows and files agree, nothing acknowledged twice, IMAP positions consistent.
  * Safe while the daemon runs: files younger than `graceSeconds` without their row count as writes in progress.
