@@ -12,7 +12,7 @@
 // Traps: never issue an IMAP command inside a fetch() iteration (imapflow deadlocks): collect, then act.
 import fs from 'node:fs';
 import { Readable } from 'node:stream';
-import { ImapFlow, type ImapFlowOptions } from 'imapflow';
+import type { ImapFlow, ImapFlowOptions } from 'imapflow';
 import type { ImapConfig } from '../config.ts';
 import type { Inbox, IngestCounts } from '../domain.ts';
 import { emptyCounts } from '../domain.ts';
@@ -75,6 +75,8 @@ export function makeImapInbox(deps: IngestDeps, cfg: ImapConfig, hooks: ImapHook
       client.close();
       client = null;
     }
+    // Loaded on first use: commands that never read the mailbox do without its memory (~17 MB).
+    const { ImapFlow } = await import('imapflow');
     const c = new ImapFlow(options());
     c.on('error', (err: Error) => log.warn({ err: err.message }, 'imap connection error'));
     c.on('close', () => {

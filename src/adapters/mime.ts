@@ -6,9 +6,9 @@ import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { createHash } from 'node:crypto';
-import { Writable } from 'node:stream';
+import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { MailParser, type AddressObject, type EmailAddress } from 'mailparser';
+import type { AddressObject, EmailAddress } from 'mailparser';
 import type { AddressEntry, HeaderLine } from '../db/schema.ts';
 import { sanitizeFilename, sanitizeText, singleLine } from '../core/sanitize.ts';
 
@@ -62,22 +62,38 @@ const MAX_HEADER_LINES = 500;
 const MAX_HEADER_VALUE = 8192;
 const MAX_TEXT_CHARS = 2_000_000;
 
-/** Size of the header block, found without parsing (mailparser fails only past 1 MiB, with a vague error). */
-async function headerBlockSize(file: string, limit: number): Promise<number | null> {
+/** Where the header block of `view` ends; null when it does not end within it. */
+function headerEnd(view: Buffer): number | null {
+  const ends = [view.indexOf('\r\n\r\n'), view.indexOf('\n\n')].filter((i) => i >= 0);
+  return ends.length ? Math.min(...ends) : null;
+}
+
+/** Messages up to this size are read in one call and parsed from memory; larger ones are streamed. */
+const WHOLE_FILE_BYTES = 1024 * 1024;
+
+/**
+ * Opens a raw message: its bytes when small (one read), else a stream; and the size of its header block, found
+ * without parsing (mailparser fails only past 1 MiB, with a vague error), or null when past the limit.
+ */
+async function openRaw(file: string, limit: number): Promise<{ headerSize: number | null; whole: Buffer | null }> {
   const fh = await fsp.open(file, 'r');
-  // Almost every header block ends in the first 64 KiB: look there before reading up to the limit.
-  const probe = async (size: number): Promise<number | null | undefined> => {
-    const buf = Buffer.allocUnsafe(size);
-    const { bytesRead } = await fh.read(buf, 0, buf.length, 0);
-    const view = buf.subarray(0, bytesRead);
-    const ends = [view.indexOf('\r\n\r\n'), view.indexOf('\n\n')].filter((i) => i >= 0);
-    if (ends.length) return Math.min(...ends);
-    if (bytesRead < buf.length) return bytesRead; // no body at all
-    return size >= limit + 4 ? null : undefined; // past the limit, or not known yet
-  };
   try {
-    const first = await probe(Math.min(64 * 1024, limit + 4));
-    return first !== undefined ? first : ((await probe(limit + 4)) ?? null);
+    const { size } = await fh.stat();
+    if (size <= WHOLE_FILE_BYTES) {
+      const whole = await fh.readFile();
+      const view = whole.subarray(0, limit + 4);
+      const end = headerEnd(view);
+      return { headerSize: end ?? (view.length < limit + 4 ? view.length : null), whole };
+    }
+    // Almost every header block ends in the first 64 KiB: look there before reading up to the limit.
+    for (const probe of [Math.min(64 * 1024, limit + 4), limit + 4]) {
+      const buf = Buffer.allocUnsafe(probe);
+      const { bytesRead } = await fh.read(buf, 0, probe, 0);
+      const end = headerEnd(buf.subarray(0, bytesRead));
+      if (end !== null) return { headerSize: end, whole: null };
+      if (bytesRead < probe) return { headerSize: bytesRead, whole: null }; // no body at all
+    }
+    return { headerSize: null, whole: null };
   } finally {
     await fh.close();
   }
@@ -129,10 +145,12 @@ export async function parseMessageFile(
   attachmentsRel: string,
   budgets: ParseBudgets,
 ): Promise<ParsedMessage> {
-  const headerSize = await headerBlockSize(rawFile, budgets.headerBytes);
+  const { headerSize, whole } = await openRaw(rawFile, budgets.headerBytes);
   if (headerSize === null)
     throw new BudgetExceeded(`the header block is larger than ${Math.round(budgets.headerBytes / 1024)} KiB`);
 
+  // Loaded on first use: commands that never parse do without its memory.
+  const { MailParser } = await import('mailparser');
   const parser = new MailParser({ skipImageLinks: true, skipTextToHtml: true, skipTextLinks: true } as ConstructorParameters<typeof MailParser>[0]);
   const result: ParsedMessage = {
     headers: [],
@@ -154,7 +172,7 @@ export async function parseMessageFile(
   let parts = 0;
   let failure: Error | null = null;
   const pending: Promise<void>[] = [];
-  const input = fs.createReadStream(rawFile);
+  const input = whole ? Readable.from([whole]) : fs.createReadStream(rawFile);
 
   const fail = (err: Error) => {
     if (!failure) failure = err;

@@ -68,6 +68,36 @@ export interface NewItem {
   displayName?: string | null;
 }
 
+/** The classification of several messages in one statement, marking them understood. */
+export async function setClassifications(
+  q: Queryable,
+  list: Array<{ id: number; classification: string; reason: string | null; ackBlock: string | null }>,
+  at: Date,
+): Promise<void> {
+  if (!list.length) return;
+  await q.execute(sql`
+    update ${messages} as m set classification = r.classification, classification_reason = r.reason,
+      ack_block = r.ack_block, understood_at = ${at}
+    from jsonb_to_recordset(${JSON.stringify(list.map((x) => ({ id: x.id, classification: x.classification, reason: x.reason, ack_block: x.ackBlock })))}::jsonb)
+      as r(id bigint, classification text, reason text, ack_block text)
+    where m.id = r.id`);
+}
+
+/** insertItems for several messages in one statement; returns the new items with their ids. */
+export async function insertItemsOf<T extends NewItem>(
+  q: Queryable,
+  list: Array<{ messageId: number; item: T }>,
+): Promise<Array<{ id: number; messageId: number; item: T }>> {
+  if (!list.length) return [];
+  const rows = await q
+    .insert(items)
+    .values(list.map(({ messageId, item }) => ({ ...item, messageId })))
+    .onConflictDoNothing({ target: [items.messageId, items.key] })
+    .returning({ id: items.id, messageId: items.messageId, key: items.key });
+  const byKey = new Map(list.map((x) => [`${x.messageId}\n${x.item.key}`, x.item]));
+  return rows.map((r) => ({ id: r.id, messageId: r.messageId, item: byKey.get(`${r.messageId}\n${r.key}`)! }));
+}
+
 /** Inserts the items a message has not got yet; returns the new ones' ids and keys. */
 export async function insertItems(q: Queryable, messageId: number, list: NewItem[]): Promise<Array<{ id: number; key: string }>> {
   if (!list.length) return [];

@@ -1,11 +1,9 @@
 // Stage 3: understand each parsed message: classify it, and for a submission extract its items and link them
 // to a story. Decisions come from the pure core; this file only loads facts and stores results, in one
 // transaction per chunk of messages, so a replay changes nothing (items are unique per message and key).
-import { eq } from 'drizzle-orm';
 import type { IngestDeps } from './ingest.ts';
-import { insertItems, loadFactsOf, pendingUnderstanding, recordEvents, type NewItem } from '../db/items.ts';
+import { insertItemsOf, loadFactsOf, pendingUnderstanding, recordEvents, setClassifications, type NewItem } from '../db/items.ts';
 import type { Tx } from '../db/messages.ts';
-import { messages } from '../db/schema.ts';
 import { enqueueVideos } from '../db/media.ts';
 import { classify } from '../core/classify.ts';
 import { extractItems } from '../core/items.ts';
@@ -63,31 +61,28 @@ export function understand(f: MessageFacts, campaign: Campaign) {
 
 type Decision = ReturnType<typeof understand>;
 
-/** Stores one message's decision: classification, new items with their media jobs and link events. */
-async function saveUnderstanding(tx: Tx, id: number, { classification: c, items }: Decision, now: Date): Promise<void> {
-  await tx
-    .update(messages)
-    .set({ classification: c.classification, classificationReason: c.reason, ackBlock: c.ackBlock, understoodAt: now })
-    .where(eq(messages.id, id));
-  const created = await insertItems(tx, id, items);
+/** Stores the decisions of several messages: classifications, new items with their media jobs and link events. */
+async function saveUnderstanding(tx: Tx, list: Array<{ id: number; d: Decision }>, now: Date): Promise<void> {
+  await setClassifications(
+    tx,
+    list.map(({ id, d: { classification: c } }) => ({ id, classification: c.classification, reason: c.reason, ackBlock: c.ackBlock })),
+    now,
+  );
+  const created = await insertItemsOf(tx, list.flatMap(({ id, d }) => d.items.map((item) => ({ messageId: id, item }))));
   // A video's media job is born with its item: nothing waits for it, and no video item is ever without one.
-  const videos = created.flatMap(({ id: itemId, key }) => {
-    const it = items.find((i) => i.key === key)!;
-    return it.kind === 'video' ? [{ itemId, attachmentId: it.attachmentId ?? null }] : [];
-  });
+  const videos = created.flatMap(({ id: itemId, item: it }) =>
+    it.kind === 'video' ? [{ itemId, attachmentId: it.attachmentId ?? null }] : [],
+  );
   await enqueueVideos(tx, videos);
   await recordEvents(
     tx,
-    created.map(({ id: itemId, key }) => {
-      const it = items.find((i) => i.key === key)!;
-      return {
-        itemId,
-        actor: 'intake',
-        action: 'link',
-        to: { story: it.story, method: it.linkMethod, confidence: it.linkConfidence, reason: it.linkReason },
-        at: now,
-      };
-    }),
+    created.map(({ id: itemId, item: it }) => ({
+      itemId,
+      actor: 'intake',
+      action: 'link',
+      to: { story: it.story, method: it.linkMethod, confidence: it.linkConfidence, reason: it.linkReason },
+      at: now,
+    })),
   );
 }
 
@@ -105,15 +100,13 @@ async function understandMany(deps: IngestDeps, ids: number[]): Promise<void> {
   });
   if (!decided.length) return;
   try {
-    await deps.db.orm.transaction(async (tx) => {
-      for (const { id, d } of decided) await saveUnderstanding(tx, id, d, now);
-    });
+    await deps.db.orm.transaction((tx) => saveUnderstanding(tx, decided, now));
   } catch (err) {
     if (decided.length === 1) throw err;
     // One message the database refuses must not hold back the others of its chunk: each on its own.
     let first: unknown = null;
     for (const { id, d } of decided)
-      await deps.db.orm.transaction((tx) => saveUnderstanding(tx, id, d, now)).catch((e) => void (first ??= e));
+      await deps.db.orm.transaction((tx) => saveUnderstanding(tx, [{ id, d }], now)).catch((e) => void (first ??= e));
     if (first) throw first;
   }
   for (const { id, d } of decided)
