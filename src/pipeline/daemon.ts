@@ -17,7 +17,6 @@ export interface RunResult {
   parse: { parsed: number; quarantined: number; retry: number; understood: number };
   media: MediaCounts;
   digests: Awaited<ReturnType<typeof sendDueDigests>>;
-}
   acks: AckCounts;
   /** null when sending is paused (the SMTP server refused our login): see `intake doctor`. */
   outbox: SendCounts | null;
@@ -32,6 +31,7 @@ async function sendOnce(deps: OutboxDeps, signal: AbortSignal): Promise<SendCoun
     deps.log.error({ err: errorMessage(err) }, 'sending paused');
     return null;
   }
+}
 
 /** One full pass: recover, take every message now in the inbox, process it; then return. */
 export async function runOnce(app: App, signal: AbortSignal): Promise<RunResult> {
@@ -95,6 +95,7 @@ export async function runDaemon(app: App, signal: AbortSignal): Promise<void> {
       const c = await processPending(app.deps, { signal: s });
       if (c.parsed || c.quarantined || c.understood) log.info({ ...c }, 'messages processed');
       if (c.understood) media.wake();
+      if (c.understood || c.quarantined) acks.wake();
     },
     wait: (s) => stored.wait(30_000, s),
   });
@@ -106,7 +107,6 @@ export async function runDaemon(app: App, signal: AbortSignal): Promise<void> {
     (v) => log.info({ ffmpeg: v.ffmpeg, ffprobe: v.ffprobe, source: v.source }, 'ffmpeg found'),
     (err) => log.error({ err: errorMessage(err) }, 'ffmpeg not found: video jobs will fail until it is installed'),
   );
-      if (c.understood || c.quarantined) acks.wake();
   const mediaLoop = runLoop({
     name: 'media',
     log,
@@ -115,6 +115,7 @@ export async function runDaemon(app: App, signal: AbortSignal): Promise<void> {
       media.clear();
       const c = await runDueJobs(mediaDeps, s);
       if (anyWork(c)) log.info({ ...c }, 'media jobs run');
+      if (anyWork(c)) acks.wake();
     },
     wait: async (s) => media.wait(await mediaIdleMs(mediaDeps, 30_000), s),
   });
@@ -122,7 +123,6 @@ export async function runDaemon(app: App, signal: AbortSignal): Promise<void> {
   // Digests: due is a question of the clock and the digest_runs table, so a look once a minute is enough; a
   // restart, downtime or a clock jump changes nothing (see core/digest.ts dueDaily).
   const digestDeps = digestDepsOf(app);
-      if (anyWork(c)) acks.wake();
   const digestLoop = runLoop({
     name: 'digest',
     log,
