@@ -239,7 +239,9 @@ async function findBinary(name: 'ffmpeg' | 'ffprobe', configured: string | undef
   try {
     const mod = (await import(pkg)) as { default?: { path?: string; version?: string }; path?: string; version?: string };
     const p = mod.default?.path ?? mod.path;
-    if (p) {
+    if (p && fs.existsSync(p)) {
+      // The platform package sets the execute bit in a postinstall script, which npm here does not run.
+      ensureExecutable(p);
       log?.warn(
         { binary: name, package: pkg, version: mod.default?.version ?? mod.version },
         `no ${name} on PATH: using the one bundled in ${pkg}, an old build without security fixes; ` +
@@ -254,6 +256,14 @@ async function findBinary(name: 'ffmpeg' | 'ffprobe', configured: string | undef
     detail: `set ${name.toUpperCase()}_PATH, install ffmpeg, or install ${pkg}`,
     retryable: false,
   });
+}
+
+function ensureExecutable(file: string): void {
+  try {
+    fs.accessSync(file, fs.constants.X_OK);
+  } catch {
+    fs.chmodSync(file, fs.statSync(file).mode | 0o755);
+  }
 }
 
 /** PATH lookup as the shell does it, so `intake doctor` can say which binary runs. */

@@ -336,15 +336,29 @@ describe('version and binaries', () => {
     expect(v).toMatchObject({ source: 'env', ffmpegPath: bin });
   });
 
-  it('says what to do when there is no ffmpeg anywhere', async () => {
+  it('with no ffmpeg on PATH, falls back on the bundled binaries with a warning, and makes them executable', async () => {
+    // The platform package's postinstall (chmod u+x) does not run here: the adapter sets the bit itself.
+    const { createRequire } = await import('node:module');
+    const bundledProbe = (createRequire(import.meta.url)('@ffprobe-installer/ffprobe') as { path: string }).path;
+    fs.chmodSync(bundledProbe, 0o644);
     const saved = process.env.PATH;
     process.env.PATH = '/nonexistent';
+    const warnings: string[] = [];
     try {
-      const err = await makeMediaTool({}).version().catch((e: unknown) => e);
-      expect(err).toBeInstanceOf(MediaError);
-      expect((err as MediaError).message).toMatch(/ffmpeg not found: set FFMPEG_PATH, install ffmpeg, or install @ffmpeg-installer\/ffmpeg/);
+      const tool = makeMediaTool({ log: { warn: (_o: object, msg: string) => void warnings.push(msg) } });
+      const v = await tool.version();
+      expect(v.source).toBe('bundled');
+      expect(v.ffmpegPath).toContain('@ffmpeg-installer');
+      expect(v.ffprobePath).toBe(bundledProbe);
+      expect(v.ffmpeg).toMatch(/\S/);
+      expect(warnings.join('\n')).toMatch(/no ffmpeg on PATH: using the one bundled in @ffmpeg-installer\/ffmpeg, an old build/);
+      expect(fs.statSync(bundledProbe).mode & 0o100).toBe(0o100);
+      const info = await tool.probe(videos.path('ok10.mp4'));
+      expect(info.video?.codec).toBe('h264');
+      expect(info.durationSeconds).toBeCloseTo(10, 0);
     } finally {
       process.env.PATH = saved;
+      fs.chmodSync(bundledProbe, 0o755);
     }
   });
 
