@@ -43,38 +43,52 @@ export function newRfcMessageId(domain: string): string {
   return `<${randomUUID()}@${mailDomain('x@' + domain)}>`;
 }
 
+function rowOf(m: QueuedMail) {
+  return {
+    key: m.key,
+    kind: m.kind,
+    messageId: m.messageId ?? null,
+    story: m.story ?? null,
+    to: m.to,
+    envelopeFrom: m.envelopeFrom ?? null,
+    subject: m.subject,
+    textBody: m.textBody,
+    htmlBody: m.htmlBody,
+    headers: m.headers ?? {},
+    rfcMessageId: m.rfcMessageId ?? newRfcMessageId(m.domain ?? 'intake.invalid'),
+    state: m.state ?? 'queued',
+    reason: m.reason ?? null,
+    ...(m.runAfter ? { runAfter: m.runAfter } : m.at ? { runAfter: m.at } : {}),
+    ...(m.at ? { createdAt: m.at, updatedAt: m.at } : {}),
+  };
+}
+
 /**
  * Queues one mail, fully rendered, unless a row with the same key exists (INSERT ... ON CONFLICT (key) DO NOTHING).
  * Usable inside a transaction. Returns the row's id and whether this call created it.
  */
 export async function queueMail(q: Queryable, m: QueuedMail): Promise<{ id: number; created: boolean }> {
-  const rows = await q
-    .insert(outbox)
-    .values({
-      key: m.key,
-      kind: m.kind,
-      messageId: m.messageId ?? null,
-      story: m.story ?? null,
-      to: m.to,
-      envelopeFrom: m.envelopeFrom ?? null,
-      subject: m.subject,
-      textBody: m.textBody,
-      htmlBody: m.htmlBody,
-      headers: m.headers ?? {},
-      rfcMessageId: m.rfcMessageId ?? newRfcMessageId(m.domain ?? 'intake.invalid'),
-      state: m.state ?? 'queued',
-      reason: m.reason ?? null,
-      ...(m.runAfter ? { runAfter: m.runAfter } : m.at ? { runAfter: m.at } : {}),
-      ...(m.at ? { createdAt: m.at, updatedAt: m.at } : {}),
-    })
-    .onConflictDoNothing({ target: outbox.key })
-    .returning({ id: outbox.id });
+  const rows = await q.insert(outbox).values(rowOf(m)).onConflictDoNothing({ target: outbox.key }).returning({ id: outbox.id });
   if (rows.length) return { id: rows[0].id, created: true };
   const existing = await q.select({ id: outbox.id }).from(outbox).where(eq(outbox.key, m.key));
   return { id: existing[0].id, created: false };
 }
 
+/**
+ * Queues many mails in one statement, each unless a row with its key exists (ON CONFLICT (key) DO NOTHING).
+ * Every mail must carry the same optional fields (`at`, `runAfter`), so the rows have one shape. Returns the keys
+ * this call created.
+ */
+export async function queueMails(q: Queryable, ms: QueuedMail[]): Promise<Set<string>> {
+  if (!ms.length) return new Set();
+  const rows = await q.insert(outbox).values(ms.map(rowOf)).onConflictDoNothing({ target: outbox.key }).returning({ key: outbox.key });
+  return new Set(rows.map((r) => r.key));
+}
+
 export type OutboxRow = typeof outbox.$inferSelect;
+
+/** The states of a mail that may have gone out (or may still): what the per-sender window and the hourly cap count. */
+const SENDABLE: OutboxState[] = ['queued', 'sending', 'sent', 'uncertain', 'failed'];
 
 /**
  * Claims up to `limit` due queued rows and marks them `sending`, in one statement (FOR UPDATE SKIP LOCKED, so two
@@ -167,22 +181,26 @@ export async function requeue(
 }
 
 /**
- * Acknowledgements to this address since `since`: queued, sending, sent, uncertain or failed (anything that may
- * have reached it, or bounced from it). Suppressed rows do not count: nothing was sent.
+ * Acknowledgements to each of these addresses since `since`, by lower-cased address: queued, sending, sent,
+ * uncertain or failed (anything that may have reached it, or bounced from it). Suppressed rows do not count:
+ * nothing was sent. An address with none is absent from the map.
  */
-export async function acksTo(q: Queryable, to: string, since: Date): Promise<number> {
+export async function acksToEach(q: Queryable, to: string[], since: Date): Promise<Map<string, number>> {
+  const lower = [...new Set(to.map((t) => t.toLowerCase()))];
+  if (!lower.length) return new Map();
   const rows = await q
-    .select({ n: sql<number>`count(*)::int` })
+    .select({ to: sql<string>`lower(${outbox.to})`, n: sql<number>`count(*)::int` })
     .from(outbox)
     .where(
       and(
         eq(outbox.kind, 'ack'),
-        sql`lower(${outbox.to}) = lower(${to})`,
-        inArray(outbox.state, ['queued', 'sending', 'sent', 'uncertain', 'failed']),
+        inArray(sql`lower(${outbox.to})`, lower),
+        inArray(outbox.state, SENDABLE),
         sql`${outbox.createdAt} >= ${since}`,
       ),
-    );
-  return rows[0]?.n ?? 0;
+    )
+    .groupBy(sql`lower(${outbox.to})`);
+  return new Map(rows.map((r) => [r.to, r.n]));
 }
 
 /** Acknowledgements created to be sent (not suppressed) since `since`, for the global hourly cap. */
@@ -193,7 +211,7 @@ export async function acksSince(q: Queryable, since: Date): Promise<number> {
     .where(
       and(
         eq(outbox.kind, 'ack'),
-        inArray(outbox.state, ['queued', 'sending', 'sent', 'uncertain', 'failed']),
+        inArray(outbox.state, SENDABLE),
         sql`${outbox.createdAt} >= ${since}`,
       ),
     );
@@ -250,10 +268,10 @@ export async function pendingAcks(q: Queryable, limit: number, afterId = 0) {
     .limit(limit);
 }
 
-/** A message's items with their video job (if any), in item order: what the acknowledgement reports. */
-export async function ackItems(q: Queryable, messageId: number) {
+function ackItemRows(q: Queryable, messageIds: number[]) {
   return q
     .select({
+      messageId: items.messageId,
       kind: items.kind,
       story: items.story,
       language: items.language,
@@ -262,8 +280,32 @@ export async function ackItems(q: Queryable, messageId: number) {
     })
     .from(items)
     .leftJoin(mediaJobs, eq(mediaJobs.itemId, items.id))
-    .where(eq(items.messageId, messageId))
-    .orderBy(asc(items.id));
+    .where(inArray(items.messageId, messageIds))
+    .orderBy(asc(items.messageId), asc(items.id));
+}
+
+/** An item with its video job (if any): what an acknowledgement reports. */
+export type AckItem = Awaited<ReturnType<typeof ackItemRows>>[number];
+
+/** The items of these messages with their video job, by message id, in item order. */
+export async function ackItemsOf(q: Queryable, messageIds: number[]): Promise<Map<number, AckItem[]>> {
+  const by = new Map<number, AckItem[]>();
+  for (const r of messageIds.length ? await ackItemRows(q, messageIds) : []) {
+    const list = by.get(r.messageId);
+    if (list) list.push(r);
+    else by.set(r.messageId, [r]);
+  }
+  return by;
+}
+
+/** Which of these messages already have their acknowledgement row (read under lockAckDecisions: then it is final). */
+export async function ackedAmong(q: Queryable, messageIds: number[]): Promise<Set<number>> {
+  if (!messageIds.length) return new Set();
+  const rows = await q
+    .select({ key: outbox.key })
+    .from(outbox)
+    .where(inArray(outbox.key, messageIds.map(ackKey)));
+  return new Set(rows.map((r) => Number(r.key.slice('ack:'.length))));
 }
 
 /**

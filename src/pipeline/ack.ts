@@ -18,7 +18,19 @@ import {
   videoOutcome,
   type AckDecision,
 } from '../core/ack.ts';
-import { ackItems, ackKey, acksSince, acksTo, lockAckDecisions, mailDomain, pendingAcks, queueMail } from '../db/outbox.ts';
+import {
+  ackItemsOf,
+  ackKey,
+  ackedAmong,
+  acksSince,
+  acksToEach,
+  lockAckDecisions,
+  mailDomain,
+  pendingAcks,
+  queueMails,
+  type AckItem,
+  type QueuedMail,
+} from '../db/outbox.ts';
 
 export interface AckDeps {
   db: Db;
@@ -34,12 +46,13 @@ export interface AckCounts {
 }
 
 type Pending = Awaited<ReturnType<typeof pendingAcks>>[number];
-type ItemRow = Awaited<ReturnType<typeof ackItems>>[number];
 
 const HOUR = 3600_000;
 const DAY = 24 * HOUR;
+/** Messages decided per transaction. */
+const CHUNK = 200;
 
-function storyOf(its: ItemRow[], campaign: Campaign): { number: number; title: string } | null {
+function storyOf(its: AckItem[], campaign: Campaign): { number: number; title: string } | null {
   const stories = [...new Set(its.map((i) => i.story))];
   if (stories.length !== 1 || stories[0] === null) return null;
   const s = campaign.stories.find((x) => x.number === stories[0]);
@@ -47,95 +60,142 @@ function storyOf(its: ItemRow[], campaign: Campaign): { number: number; title: s
 }
 
 /** Video items whose job has not ended: the acknowledgement waits for them (up to ackWaitMinutes). */
-function videosRunning(its: ItemRow[]): boolean {
+function videosRunning(its: AckItem[]): boolean {
   return its.some((i) => i.kind === 'video' && !(ENDED_MEDIA_STATES as readonly string[]).includes(i.jobState ?? ''));
 }
 
-/** Decides one message; returns what was stored, or 'waiting' when its videos are still being processed. */
-export async function ackOne(deps: AckDeps, m: Pending): Promise<'queued' | 'suppressed' | 'waiting'> {
+const subjectOf = (m: Pending) => ({
+  classification: m.classification,
+  ackBlock: m.ackBlock,
+  envelopeSender: m.envelopeSender,
+  fromAddress: m.fromAddress,
+});
+
+/** The queued acknowledgement's row: rendered from the campaign's words, the story and the videos' outcomes. */
+function queuedRow(deps: AckDeps, m: Pending, to: string, its: AckItem[], now: Date) {
+  const { campaign } = deps;
+  const story = storyOf(its, campaign);
+  const language = ackLanguage(its.find((i) => i.kind === 'message')?.language, campaign.ackLanguage);
+  const videos = its
+    .filter((i) => i.kind === 'video' || i.kind === 'video_link')
+    .map((i) => videoOutcome(i.kind as 'video' | 'video_link', i.jobState ? { state: i.jobState, trimmed: i.trimmed } : null));
+  const content = renderAck({ language, story, videos, hashtag: campaign.hashtag, videoSeconds: campaign.limits.videoSeconds });
+  const row: QueuedMail = {
+    key: ackKey(m.id),
+    kind: 'ack',
+    messageId: m.id,
+    story: story?.number ?? null,
+    to,
+    envelopeFrom: campaign.bounceAddress ?? null,
+    subject: content.subject,
+    textBody: content.text,
+    htmlBody: content.html,
+    headers: ackHeaders(m.rfcMessageId),
+    domain: mailDomain(campaign.ackFrom),
+    at: now,
+  };
+  return { row, log: { message: m.id, language, story: story?.number ?? null, videos: videos.length } };
+}
+
+/**
+ * Decides a chunk of messages (in id order) in one transaction under the decision lock: their items and video jobs,
+ * the window counts and the hourly count are read in a few queries, each decision then adds to the counts in
+ * memory (as if the rows before it were already stored), and every row is inserted in one statement. Under the
+ * lock no other process decides, so the counts stay exact until the commit.
+ */
+async function ackChunk(deps: AckDeps, chunk: Pending[]): Promise<AckCounts> {
   const now = deps.clock?.now() ?? new Date();
   const { campaign } = deps;
   const limits = campaign.limits;
-  const its = m.classification === 'submission' && !m.ackBlock ? await ackItems(deps.db.orm, m.id) : [];
-  if (videosRunning(its)) {
+  const counts: AckCounts = { queued: 0, suppressed: 0, waiting: 0 };
+  const itemsOf = await ackItemsOf(
+    deps.db.orm,
+    chunk.filter((m) => m.classification === 'submission' && !m.ackBlock).map((m) => m.id),
+  );
+  const ready = chunk.filter((m) => {
+    if (!videosRunning(itemsOf.get(m.id) ?? [])) return true;
     const since = m.understoodAt ?? m.receivedAt;
-    if (now.getTime() - since.getTime() < limits.ackWaitMinutes * 60_000) return 'waiting';
-  }
-
-  return deps.db.orm.transaction(async (tx) => {
-    await lockAckDecisions(tx);
-    const subject = {
-      classification: m.classification,
-      ackBlock: m.ackBlock,
-      envelopeSender: m.envelopeSender,
-      fromAddress: m.fromAddress,
-    };
-    let decision: AckDecision = decideAck(subject, { previousToSender: 0, lastHour: 0 }, limits);
-    if (decision.action === 'queue') {
-      const counts = {
-        previousToSender: await acksTo(tx, decision.to, new Date(now.getTime() - limits.ackWindowDays * DAY)),
-        lastHour: await acksSince(tx, new Date(now.getTime() - HOUR)),
-      };
-      decision = decideAck(subject, counts, limits);
-    }
-    const key = ackKey(m.id);
-    if (decision.action === 'suppress') {
-      await queueMail(tx, {
-        key,
-        kind: 'ack',
-        messageId: m.id,
-        to: decision.to,
-        subject: '',
-        textBody: '',
-        htmlBody: null,
-        state: 'suppressed',
-        reason: decision.reason,
-        domain: mailDomain(campaign.ackFrom),
-        at: now,
-      });
-      deps.log.debug({ message: m.id, reason: decision.reason }, 'acknowledgement suppressed');
-      return 'suppressed';
-    }
-    const story = storyOf(its, campaign);
-    const language = ackLanguage(its.find((i) => i.kind === 'message')?.language, campaign.ackLanguage);
-    const videos = its
-      .filter((i) => i.kind === 'video' || i.kind === 'video_link')
-      .map((i) =>
-        videoOutcome(i.kind as 'video' | 'video_link', i.jobState ? { state: i.jobState, trimmed: i.trimmed } : null),
-      );
-    const content = renderAck({ language, story, videos, hashtag: campaign.hashtag, videoSeconds: limits.videoSeconds });
-    await queueMail(tx, {
-      key,
-      kind: 'ack',
-      messageId: m.id,
-      story: story?.number ?? null,
-      to: decision.to,
-      envelopeFrom: campaign.bounceAddress ?? null,
-      subject: content.subject,
-      textBody: content.text,
-      htmlBody: content.html,
-      headers: ackHeaders(m.rfcMessageId),
-      domain: mailDomain(campaign.ackFrom),
-      at: now,
-    });
-    deps.log.info({ message: m.id, language, story: story?.number ?? null, videos: videos.length }, 'acknowledgement queued');
-    return 'queued';
+    if (now.getTime() - since.getTime() >= limits.ackWaitMinutes * 60_000) return true;
+    counts.waiting++;
+    return false;
   });
+  if (!ready.length) return counts;
+
+  const logs: Array<{ queued: boolean; fields: Record<string, unknown> }> = [];
+  await deps.db.orm.transaction(async (tx) => {
+    logs.length = 0;
+    await lockAckDecisions(tx);
+    // Decided by another process since pendingAcks read them: theirs stands.
+    const done = await ackedAmong(tx, ready.map((m) => m.id));
+    const todo = ready.filter((m) => !done.has(m.id));
+    const first = todo.map((m) => decideAck(subjectOf(m), { previousToSender: 0, lastHour: 0 }, limits));
+    const tos = first.flatMap((d) => (d.action === 'queue' ? [d.to] : []));
+    const toSender = tos.length ? await acksToEach(tx, tos, new Date(now.getTime() - limits.ackWindowDays * DAY)) : new Map<string, number>();
+    let lastHour = tos.length ? await acksSince(tx, new Date(now.getTime() - HOUR)) : 0;
+    const rows: QueuedMail[] = [];
+    todo.forEach((m, i) => {
+      let decision: AckDecision = first[i];
+      if (decision.action === 'queue') {
+        const to = decision.to.toLowerCase();
+        decision = decideAck(subjectOf(m), { previousToSender: toSender.get(to) ?? 0, lastHour }, limits);
+        if (decision.action === 'queue') {
+          toSender.set(to, (toSender.get(to) ?? 0) + 1);
+          lastHour++;
+        }
+      }
+      if (decision.action === 'suppress') {
+        rows.push({
+          key: ackKey(m.id),
+          kind: 'ack',
+          messageId: m.id,
+          story: null,
+          to: decision.to,
+          envelopeFrom: null,
+          subject: '',
+          textBody: '',
+          htmlBody: null,
+          headers: {},
+          state: 'suppressed',
+          reason: decision.reason,
+          domain: mailDomain(campaign.ackFrom),
+          at: now,
+        });
+        logs.push({ queued: false, fields: { message: m.id, reason: decision.reason } });
+        return;
+      }
+      const q = queuedRow(deps, m, decision.to, itemsOf.get(m.id) ?? [], now);
+      rows.push(q.row);
+      logs.push({ queued: true, fields: q.log });
+    });
+    await queueMails(tx, rows);
+  });
+  for (const l of logs) {
+    if (l.queued) {
+      counts.queued++;
+      deps.log.info(l.fields, 'acknowledgement queued');
+    } else {
+      counts.suppressed++;
+      deps.log.debug(l.fields, 'acknowledgement suppressed');
+    }
+  }
+  return counts;
 }
 
-/** Decides every message that is ready for it. Re-runnable: a message with an ack row is never looked at again. */
+/**
+ * Decides every message that is ready for it, a chunk of up to 200 at a time. Re-runnable: a message with an ack
+ * row is never looked at again.
+ */
 export async function ackPending(deps: AckDeps, opts: { signal?: AbortSignal } = {}): Promise<AckCounts> {
   const counts: AckCounts = { queued: 0, suppressed: 0, waiting: 0 };
   let afterId = 0;
-  for (;;) {
-    if (opts.signal?.aborted) break;
-    const batch = await pendingAcks(deps.db.orm, 200, afterId);
-    if (!batch.length) break;
-    for (const m of batch) {
-      if (opts.signal?.aborted) break;
-      counts[await ackOne(deps, m)]++;
-      afterId = m.id;
-    }
+  while (!opts.signal?.aborted) {
+    const chunk = await pendingAcks(deps.db.orm, CHUNK, afterId);
+    if (!chunk.length) break;
+    const c = await ackChunk(deps, chunk);
+    counts.queued += c.queued;
+    counts.suppressed += c.suppressed;
+    counts.waiting += c.waiting;
+    afterId = chunk[chunk.length - 1].id;
   }
   return counts;
 }
