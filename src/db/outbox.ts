@@ -96,19 +96,17 @@ const SENDABLE: OutboxState[] = ['queued', 'sending', 'sent', 'uncertain', 'fail
  * before the SMTP transaction starts.
  */
 export async function claimDue(q: Queryable, now: Date, limit: number): Promise<OutboxRow[]> {
-  const res = await q.execute(sql`
-    UPDATE outbox SET state = 'sending', attempts = attempts + 1, updated_at = ${now}
-    WHERE id IN (
-      SELECT id FROM outbox
-      WHERE state = 'queued' AND run_after <= ${now}
-      ORDER BY run_after, id
-      LIMIT ${limit}
-      FOR UPDATE SKIP LOCKED
+  const rows = await q
+    .update(outbox)
+    .set({ state: 'sending', attempts: sql`${outbox.attempts} + 1`, updatedAt: now })
+    .where(
+      inArray(
+        outbox.id,
+        sql`(SELECT id FROM outbox WHERE state = 'queued' AND run_after <= ${now} ORDER BY run_after, id LIMIT ${limit} FOR UPDATE SKIP LOCKED)`,
+      ),
     )
-    RETURNING id`);
-  const ids = (res.rows as Array<{ id: number | string }>).map((r) => Number(r.id));
-  if (!ids.length) return [];
-  return q.select().from(outbox).where(inArray(outbox.id, ids)).orderBy(asc(outbox.runAfter), asc(outbox.id));
+    .returning();
+  return rows.sort((a, b) => a.runAfter.getTime() - b.runAfter.getTime() || a.id - b.id);
 }
 
 export async function markSent(q: Queryable, id: number, at: Date): Promise<void> {

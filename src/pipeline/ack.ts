@@ -121,7 +121,8 @@ async function ackChunk(deps: AckDeps, chunk: Pending[]): Promise<AckCounts> {
   });
   if (!ready.length) return counts;
 
-  const logs: Array<{ queued: boolean; fields: Record<string, unknown> }> = [];
+  const logs: Array<{ queued: boolean; fields: { message: number } & Record<string, unknown> }> = [];
+  let created = new Set<string>();
   await deps.db.orm.transaction(async (tx) => {
     logs.length = 0;
     await lockAckDecisions(tx);
@@ -167,9 +168,10 @@ async function ackChunk(deps: AckDeps, chunk: Pending[]): Promise<AckCounts> {
       rows.push(q.row);
       logs.push({ queued: true, fields: q.log });
     });
-    await queueMails(tx, rows);
+    created = await queueMails(tx, rows);
   });
   for (const l of logs) {
+    if (!created.has(ackKey(l.fields.message))) continue;
     if (l.queued) {
       counts.queued++;
       deps.log.info(l.fields, 'acknowledgement queued');
