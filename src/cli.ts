@@ -223,5 +223,6 @@ export async function main(argv: string[]): Promise<number> {
 
 const isEntry = process.argv[1] && /(?:^|[\\/])(?:cli\.ts|intake(?:\.js)?)$/.test(process.argv[1]);
 if (isEntry) {
-  main(process.argv.slice(2)).then((code) => process.exit(code));
+  // process.exit() drops output still queued for a pipe (a large `messages --json`): exit once stdout is flushed.
+  main(process.argv.slice(2)).then((code) => process.stdout.write('', () => process.exit(code)));
 }
