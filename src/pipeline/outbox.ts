@@ -2,7 +2,7 @@
 //
 // One row at a time: claim it (state `sending`, committed before any byte goes out), send, then record the
 // outcome (`sent`, back to `queued` with a later run_after, `failed`, or `uncertain`), as src/core/delivery.ts
-// decides. A row still `sending` when a sender starts was interrupted by a crash at an unknown point, possibly
+// decides; the outcome is committed in the same transaction as the next row's claim. A row still `sending` when a sender starts was interrupted by a crash at an unknown point, possibly
 // after the server took the message: it becomes `uncertain` and is never sent again automatically (RFC 1047).
 // A refused SMTP login pauses sending (recorded for `intake doctor`) without touching the row's attempts.
 import type { App } from '../app.ts';
@@ -23,6 +23,7 @@ import {
   sendingToUncertain,
   type OutboxRow,
 } from '../db/outbox.ts';
+import type { Queryable } from '../db/messages.ts';
 import { failpoint } from '../runtime/failpoints.ts';
 import { IntakeError } from '../errors.ts';
 
@@ -71,7 +72,12 @@ function mailOf(row: OutboxRow, campaign: Campaign, date: Date) {
   };
 }
 
-/** Sends every due row, one at a time, until none is due or the signal is aborted. */
+/**
+ * Sends every due row, one at a time, until none is due or the signal is aborted. A send's outcome is committed
+ * together with the next row's claim (one commit per mail instead of two); either way the claim (`sending`) is
+ * committed before its SMTP transaction starts, and a crash before that commit leaves the sent row `sending`
+ * (then `uncertain`, never resent), as a crash before a commit of its own would.
+ */
 export async function sendDue(deps: OutboxDeps, signal?: AbortSignal): Promise<SendCounts> {
   const policy = deps.policy ?? DEFAULT_DELIVERY_POLICY;
   const counts: SendCounts = { sent: 0, retry: 0, failed: 0, uncertain: 0, stale: 0 };
@@ -84,51 +90,70 @@ export async function sendDue(deps: OutboxDeps, signal?: AbortSignal): Promise<S
     `not sent within ${deps.campaign.limits.ackMaxAgeHours} hours; dropped rather than sent late`,
   );
   let wasPaused = readSmtpStatus(deps.dataDir)?.state === 'paused';
+  /** The last send's outcome, not yet written: it goes in with the next claim. */
+  let outcome: ((q: Queryable) => Promise<void>) | null = null;
+  const settle = async () => {
+    if (outcome) await outcome(db.orm);
+    outcome = null;
+  };
 
-  while (!signal?.aborted) {
-    const [row] = await claimDue(db.orm, now(deps), 1);
-    if (!row) break;
-    failpoint('outbox.after-claim');
-    if (!row.to) {
-      await markEnded(db.orm, row.id, 'failed', 'no recipient', now(deps));
-      counts.failed++;
-      continue;
-    }
-    failpoint('outbox.before-send');
-    let response: string;
-    try {
-      response = (await deps.mailer.send(mailOf(row, deps.campaign, now(deps)))).response;
-    } catch (err) {
-      if (!(err instanceof MailError)) throw err;
-      const d = decideDelivery(err, row.attempts, policy);
+  try {
+    while (!signal?.aborted) {
+      const row = await db.orm.transaction(async (tx) => {
+        if (outcome) await outcome(tx);
+        const [r] = await claimDue(tx, now(deps), 1);
+        return r;
+      });
+      outcome = null;
+      if (!row) break;
+      failpoint('outbox.after-claim');
+      if (!row.to) {
+        outcome = (q) => markEnded(q, row.id, 'failed', 'no recipient', now(deps));
+        counts.failed++;
+        continue;
+      }
+      failpoint('outbox.before-send');
+      let response: string;
+      try {
+        response = (await deps.mailer.send(mailOf(row, deps.campaign, now(deps)))).response;
+      } catch (err) {
+        if (!(err instanceof MailError)) throw err;
+        const d = decideDelivery(err, row.attempts, policy);
+        const at = now(deps);
+        if (d.outcome === 'paused') {
+          await releaseClaim(db.orm, row.id, at);
+          const until = new Date(at.getTime() + d.pauseMs);
+          writeSmtpStatus(deps.dataDir, { state: 'paused', at: at.toISOString(), until: until.toISOString(), error: d.error });
+          throw new IntakeError('SMTP', `the SMTP server refused our login; sending paused until ${until.toISOString()}: ${d.error}`, {
+            cause: err,
+            retryAfterMs: d.pauseMs,
+          });
+        }
+        if (d.outcome === 'retry') {
+          outcome = (q) => markRetry(q, row.id, new Date(at.getTime() + d.delayMs), d.error, at);
+          counts.retry++;
+        } else {
+          const ended = d.outcome;
+          outcome = (q) => markEnded(q, row.id, ended, d.error, at);
+          counts[ended]++;
+        }
+        log.warn({ outbox: row.id, kind: row.kind, outcome: d.outcome, attempts: row.attempts, code: err.code, reply: err.responseCode }, 'send failed');
+        continue;
+      }
+      failpoint('outbox.after-send');
       const at = now(deps);
-      if (d.outcome === 'paused') {
-        await releaseClaim(db.orm, row.id, at);
-        const until = new Date(at.getTime() + d.pauseMs);
-        writeSmtpStatus(deps.dataDir, { state: 'paused', at: at.toISOString(), until: until.toISOString(), error: d.error });
-        throw new IntakeError('SMTP', `the SMTP server refused our login; sending paused until ${until.toISOString()}: ${d.error}`, {
-          cause: err,
-          retryAfterMs: d.pauseMs,
-        });
+      outcome = (q) => markSent(q, row.id, at);
+      counts.sent++;
+      log.info({ outbox: row.id, kind: row.kind, reply: response.slice(0, 3) }, 'mail sent');
+      if (wasPaused) {
+        writeSmtpStatus(deps.dataDir, { state: 'ok', at: at.toISOString() });
+        wasPaused = false;
       }
-      if (d.outcome === 'retry') {
-        await markRetry(db.orm, row.id, new Date(at.getTime() + d.delayMs), d.error, at);
-        counts.retry++;
-      } else {
-        await markEnded(db.orm, row.id, d.outcome, d.error, at);
-        counts[d.outcome]++;
-      }
-      log.warn({ outbox: row.id, kind: row.kind, outcome: d.outcome, attempts: row.attempts, code: err.code, reply: err.responseCode }, 'send failed');
-      continue;
     }
-    failpoint('outbox.after-send');
-    await markSent(db.orm, row.id, now(deps));
-    counts.sent++;
-    log.info({ outbox: row.id, kind: row.kind, reply: response.slice(0, 3) }, 'mail sent');
-    if (wasPaused) {
-      writeSmtpStatus(deps.dataDir, { state: 'ok', at: now(deps).toISOString() });
-      wasPaused = false;
-    }
+  } finally {
+    // Aborted, or stopped by an error: the last outcome is still written (a failed write leaves the row
+    // `sending`, which recovery turns into `uncertain`).
+    await settle();
   }
   return counts;
 }
