@@ -358,3 +358,30 @@ describe.each(backends)('the hourly cap on %s', (backend) => {
     expect(await ackPending(w.ack)).toMatchObject({ queued: 1 });
   });
 });
+
+describe.each(backends)('two deciders at once on %s', (backend) => {
+  let w: World;
+  beforeAll(async () => {
+    w = await makeWorld(backend, { acksPerHour: 5 });
+  });
+  afterAll(() => closeWorld(w));
+
+  it('decide each message once between them: one row per message, one ack per sender, the hourly cap kept', async () => {
+    const ids = await deliver(
+      w,
+      ...Array.from({ length: 40 }, (_, i) => supporter({ from: `P <p${i % 8}@peer${i % 8}.example>`, headers: { 'Return-Path': `<p${i % 8}@peer${i % 8}.example>` } })),
+    );
+    expect(ids).toHaveLength(40);
+    // On PostgreSQL these run on two pooled connections, so the decision lock is what keeps them apart.
+    const [a, b] = await Promise.all([ackPending(w.ack), ackPending(w.ack)]);
+    expect(a.queued + b.queued).toBe(5);
+    expect(a.suppressed + b.suppressed).toBe(35);
+    const rows = await w.app.db.orm.select().from(outbox).where(inArray(outbox.messageId, ids));
+    expect(rows).toHaveLength(40);
+    expect(new Set(rows.map((r) => r.messageId)).size).toBe(40);
+    const queued = rows.filter((r) => r.state === 'queued');
+    expect(queued).toHaveLength(5);
+    expect(new Set(queued.map((r) => r.to)).size).toBe(5);
+    expect(rows.filter((r) => r.reason === 'hourly acknowledgement limit reached (5)').length).toBeGreaterThan(0);
+  });
+});
