@@ -40,9 +40,9 @@ export async function runOnce(app: App, signal: AbortSignal): Promise<RunResult>
   try {
     const [counts, parse] = await processAlongside(app.deps, inbox.drain(signal), { signal });
     const media = await drainMedia(mediaDepsOf(app), signal);
-    // After media, so the digest shows this pass's video states; queued before the outbox is sent.
     // After media, so each acknowledgement can say what became of the videos.
     const acks = await ackPending(ackDepsOf(app), { signal });
+    // After media, so the digest shows this pass's video states; queued before the outbox is sent.
     const digests = await sendDueDigests(digestDepsOf(app));
     // Last: send what the outbox holds (acknowledgements and digests alike).
     const outboxDeps = outboxDepsOf(app);
@@ -62,9 +62,9 @@ export async function runDaemon(app: App, signal: AbortSignal): Promise<void> {
 
   const stored = makeWakeup();
   const media = makeWakeup();
-  const wakeProcessing = () => stored.wake();
   const acks = makeWakeup();
   const outbox = makeWakeup();
+  const wakeProcessing = () => stored.wake();
 
   // One inbox reader (and parser) per database: the others wait to take over (see leader.ts).
   const leader = makeInboxLeader(app.db, log);
@@ -75,7 +75,10 @@ export async function runDaemon(app: App, signal: AbortSignal): Promise<void> {
     step: async (s) => {
       const was = leader.held;
       if (!(await leader.acquire(s))) return;
-      if (!was) wakeProcessing(); // a new reader also parses what the last one left
+      if (!was) {
+        wakeProcessing(); // a new reader also parses what the last one left
+        outbox.wake(); // and takes over sending
+      }
       const c = await inbox.drain(AbortSignal.any([s, leader.lost]));
       if (c.stored || c.quarantined) {
         log.info({ ...c }, 'inbox drained');
@@ -128,7 +131,8 @@ export async function runDaemon(app: App, signal: AbortSignal): Promise<void> {
     log,
     signal,
     step: async () => {
-      await sendDueDigests(digestDeps);
+      const d = await sendDueDigests(digestDeps);
+      if (d.daily || d.final) outbox.wake();
     },
     wait: (s) => abortableDelay(60_000, s),
   });
@@ -149,16 +153,26 @@ export async function runDaemon(app: App, signal: AbortSignal): Promise<void> {
     wait: (s) => acks.wait(60_000, s),
   });
 
-  // The outbox: every kind of mail, one row at a time. Rows left `sending` by a crash become `uncertain` first.
+  // The outbox: every kind of mail, one row at a time, sent by the inbox leader only. When this daemon becomes
+  // the leader, rows left `sending` (by a crashed leader: no other process sends) become `uncertain` first; a
+  // daemon that merely starts beside a live leader never touches the rows that leader is sending.
   // A refused SMTP login throws with a long retryAfterMs: this loop pauses, the others go on.
   const outboxDeps = outboxDepsOf(app);
-  await recoverOutbox(outboxDeps);
+  let recovered = false;
   const outboxLoop = runLoop({
     name: 'outbox',
     log,
     signal,
     step: async (s) => {
       outbox.clear();
+      if (!leader.held) {
+        recovered = false;
+        return;
+      }
+      if (!recovered) {
+        await recoverOutbox(outboxDeps);
+        recovered = true;
+      }
       const c = await sendDue(outboxDeps, s);
       if (anySent(c)) log.info({ ...c }, 'outbox sent');
     },

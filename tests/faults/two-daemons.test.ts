@@ -3,6 +3,7 @@
 // the reader is killed; on the embedded database the process that owns it is the only reader.
 // Afterwards every message is stored once and `intake doctor --invariants` holds.
 import fs from 'node:fs';
+import pg from 'pg';
 import type { ChildProcess } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
 import { eml, tempDir } from '../helpers/app.ts';
@@ -58,6 +59,29 @@ describe.each(backends)('two daemons on one %s database and one inbox', (backend
     const aLog = logOf(a);
     cleanups.push(async () => void a.kill('SIGKILL'));
     await until('the first daemon to start', async () => /daemon started/.test(aLog.text));
+    // A mail the reader is sending right now (its row is `sending`): a daemon that starts beside it must not
+    // mark it uncertain; only the one that takes over from a dead reader does.
+    const outboxState = async (): Promise<string> => {
+      const c = new pg.Client({ connectionString: env.DATABASE_URL });
+      await c.connect();
+      try {
+        const r = await c.query(`SELECT state FROM outbox WHERE key = 'test:in-flight'`);
+        return r.rows[0]?.state;
+      } finally {
+        await c.end();
+      }
+    };
+    if (backend === 'postgres') {
+      // Once the reader has parsed the first mail it has led for a while (its own start-up recovery is done).
+      await until('10 messages parsed', async () => (await listed(env)).filter((m) => m.status === 'parsed').length === 10);
+      const c = new pg.Client({ connectionString: env.DATABASE_URL });
+      await c.connect();
+      await c.query(
+        `INSERT INTO outbox (key, kind, "to", subject, text_body, rfc_message_id, state)
+         VALUES ('test:in-flight', 'daily_digest', 'staff@notorture.example.org', 'digest', 'text', '<in-flight@test>', 'sending')`,
+      );
+      await c.end();
+    }
     const b = startCli(['run'], env);
     const bLog = logOf(b);
     cleanups.push(async () => void b.kill('SIGKILL'));
@@ -77,12 +101,14 @@ describe.each(backends)('two daemons on one %s database and one inbox', (backend
 
     let survivor = a;
     if (backend === 'postgres') {
+      expect(await outboxState()).toBe('sending');
       // The reader dies; its session ends, the lock goes with it, the other takes over and catches up.
       a.kill('SIGKILL');
       await exited(a);
       await peer.appendMany(batch(20, 10));
       await until('the second daemon to take over', async () => leads(bLog), 30_000);
       await until('30 messages parsed', async () => (await listed(env)).filter((m) => m.status === 'parsed').length === 30);
+      await until('the dead reader\'s send to be marked uncertain', async () => (await outboxState()) === 'uncertain', 30_000);
       survivor = b;
     } else {
       b.kill('SIGTERM');
