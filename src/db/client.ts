@@ -13,6 +13,7 @@ import * as schema from './schema.ts';
 import { MIGRATIONS_DIR } from '../config.ts';
 import { IntakeError } from '../errors.ts';
 import { acquireLock, type LockInfo } from '../adapters/lockfile.ts';
+import { pinExtendedBatches } from './pglite-queue.ts';
 import type { Log } from '../adapters/logger.ts';
 
 export type Orm = NodePgDatabase<typeof schema>;
@@ -101,6 +102,7 @@ async function servePglite(
   const socketPath = path.join(socketDir, '.s.PGSQL.5432');
   fs.rmSync(socketPath, { force: true });
   const server = new PGLiteSocketServer({ db: pglite, path: socketPath, maxConnections: 32 });
+  pinExtendedBatches((server as unknown as { queryQueue: unknown }).queryQueue);
   await server.start();
   fs.chmodSync(socketPath, 0o600);
   if (lock && !lock.held) lock.publish({ socketDir } satisfies Partial<LockInfo>);
