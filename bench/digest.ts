@@ -6,15 +6,8 @@
 // the outbox wait.
 import { performance } from 'node:perf_hooks';
 import { renderDailyDigest, type DailyDigestData, type DigestItem } from '../src/core/digest.ts';
+import type { BenchRow } from './row.ts';
 
-interface Row {
-  name: string;
-  value: string;
-  baseline: string;
-  ratio: string;
-  goal: string;
-  pass: boolean | null;
-}
 
 const TEXTS = [
   'Мо ҳамроҳи Хуршед ҳастем. Озодӣ барои ҳама! Ин паёмро аз Хуҷанд мефиристем, бо умеди он ки садои моро мешунавед.',
@@ -105,7 +98,7 @@ function bestMs(fn: () => unknown, reps: number): { best: number; all: number[] 
   return { best: Math.min(...all), all };
 }
 
-export async function benchDigest(o: { n: number; reps: number; log: (s: string) => void; rows: Row[] }): Promise<Record<string, unknown>> {
+export async function benchDigest(o: { n: number; reps: number; log: (s: string) => void; rows: BenchRow[] }): Promise<Record<string, unknown>> {
   const d = digestFixture(o.n);
   // Warm both up (JIT), then alternate so that machine noise hits both alike.
   renderDailyDigest(d);

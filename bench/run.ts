@@ -41,6 +41,7 @@ import { watchServerCpu, type ServerCpu } from './cpu.ts';
 import { benchVideo } from './video.ts';
 import { benchDigest } from './digest.ts';
 import { dovecotSaveMany, dovecotMailboxStatus, dovecotDeleteMailbox } from '../tests/helpers/dovecot.ts';
+import type { BenchRow } from './row.ts';
 
 pg.types.setTypeParser(20, (v) => Number(v));
 
@@ -190,15 +191,7 @@ function mustSucceed(m: Measured, what: string): void {
 
 // ---- results ------------------------------------------------------------------------------------------------
 
-interface Row {
-  name: string;
-  value: string;
-  baseline: string;
-  ratio: string;
-  goal: string;
-  pass: boolean | null;
-}
-const rows: Row[] = [];
+const rows: BenchRow[] = [];
 const report: Record<string, unknown> = {
   startedAt: new Date().toISOString(),
   command: `npm run bench -- ${process.argv.slice(2).join(' ')}`.trim(),
@@ -210,8 +203,8 @@ const report: Record<string, unknown> = {
 };
 
 function printTable(): void {
-  const head: Row = { name: 'name', value: 'value', baseline: 'baseline', ratio: 'ratio', goal: 'goal', pass: null };
-  const cells = (r: Row) => [r.name, r.value, r.baseline, r.ratio, r.goal, r === head ? 'pass/fail' : r.pass === null ? 'info' : r.pass ? 'PASS' : 'FAIL'];
+  const head: BenchRow = { name: 'name', value: 'value', baseline: 'baseline', ratio: 'ratio', goal: 'goal', pass: null };
+  const cells = (r: BenchRow) => [r.name, r.value, r.baseline, r.ratio, r.goal, r === head ? 'pass/fail' : r.pass === null ? 'info' : r.pass ? 'PASS' : 'FAIL'];
   const all = [head, ...rows].map(cells);
   const w = all[0].map((_, i) => Math.max(...all.map((r) => r[i].length)));
   const line = (r: string[]) => r.map((c, i) => c.padEnd(w[i])).join(' | ');

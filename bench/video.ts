@@ -17,24 +17,17 @@ import { execFileSync } from 'node:child_process';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { createHash } from 'node:crypto';
 import { measure, childEnv, type Measured } from './proc.ts';
+import type { BenchRow } from './row.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const SOURCE_SECONDS = 600;
 
-export interface VideoRow {
-  name: string;
-  value: string;
-  baseline: string;
-  ratio: string;
-  goal: string;
-  pass: boolean | null;
-}
 
 export interface VideoBenchOptions {
   tmp: string;
   runs: number;
   log: (s: string) => void;
-  rows: VideoRow[];
+  rows: BenchRow[];
   /** A fresh PostgreSQL database per measured job run; undefined: PGlite in the child. */
   freshDatabase?: (label: string) => Promise<string>;
 }
@@ -289,7 +282,7 @@ if (isMain && process.argv[2] === '--video-child') {
   await child(process.argv[3], process.argv[4]);
 } else if (isMain) {
   const runsAt = process.argv.indexOf('--runs');
-  const rows: VideoRow[] = [];
+  const rows: BenchRow[] = [];
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'intake-bench-video-'));
   // With TEST_DATABASE_URL, a fresh PostgreSQL database per job run (as `npm run bench` does); else PGlite.
   const admin = process.env.TEST_DATABASE_URL;

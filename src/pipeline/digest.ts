@@ -51,6 +51,28 @@ export interface DigestDeps {
 /** RFC 3834: a digest is machine-made, so staff vacation replies stay quiet. */
 const DIGEST_HEADERS = { 'Auto-Submitted': 'auto-generated', 'X-Auto-Response-Suppress': 'All' };
 
+/** A digest or a compilation to one person, queued in the caller's transaction: the same envelope for every kind. */
+function queueDigest(
+  tx: Parameters<typeof queueMail>[0],
+  campaign: Campaign,
+  at: Date,
+  m: { key: string; kind: 'daily_digest' | 'final_digest' | 'family'; to: string; story?: number; rendered: { subject: string; text: string; html: string } },
+) {
+  return queueMail(tx, {
+    key: m.key,
+    kind: m.kind,
+    to: m.to,
+    story: m.story ?? null,
+    subject: m.rendered.subject,
+    textBody: m.rendered.text,
+    htmlBody: m.rendered.html,
+    headers: DIGEST_HEADERS,
+    envelopeFrom: campaign.ackFrom,
+    domain: mailDomain(campaign.ackFrom),
+    at,
+  });
+}
+
 function digestItem(r: ItemRow): DigestItem {
   return {
     id: r.id,
@@ -107,18 +129,7 @@ export async function queueDaily(deps: DigestDeps, day: string): Promise<QueueOu
     const created = await insertRun(tx, { kind: 'daily', day, items: data.newItems.length, lastItemId: hw.itemId, lastMessageId: hw.messageId, at });
     if (!created) return { day, queued: 0, already: true };
     for (const to of campaign.staff)
-      await queueMail(tx, {
-        key: `daily:${day}:${to.toLowerCase()}`,
-        kind: 'daily_digest',
-        to,
-        subject: rendered.subject,
-        textBody: rendered.text,
-        htmlBody: rendered.html,
-        headers: DIGEST_HEADERS,
-        envelopeFrom: campaign.ackFrom,
-        domain: mailDomain(campaign.ackFrom),
-        at,
-      });
+      await queueDigest(tx, campaign, at, { key: `daily:${day}:${to.toLowerCase()}`, kind: 'daily_digest', to, rendered });
     failpoint('digest.before-commit');
     deps.log.info({ digest: 'daily', day, items: data.newItems.length, recipients: campaign.staff.length }, 'daily digest queued');
     return { day, queued: campaign.staff.length, already: false };
@@ -218,7 +229,6 @@ export interface FinalOutcome {
 export async function queueFinal(deps: DigestDeps, opts: { family: boolean }): Promise<FinalOutcome> {
   const { campaign } = deps;
   const at = deps.clock.now();
-  const domain = mailDomain(campaign.ackFrom);
   return deps.db.orm.transaction(async (tx) => {
     const comps = await loadCompilations(tx, campaign, namedVideo(deps.dataDir));
     const total = comps.reduce((n, c) => n + shown(c.entries).length, 0);
@@ -228,18 +238,7 @@ export async function queueFinal(deps: DigestDeps, opts: { family: boolean }): P
     if (created) {
       const r = renderFinalDigest(campaign, comps);
       for (const to of campaign.staff)
-        await queueMail(tx, {
-          key: `final:${campaign.finalDate}:${to.toLowerCase()}`,
-          kind: 'final_digest',
-          to,
-          subject: r.subject,
-          textBody: r.text,
-          htmlBody: r.html,
-          headers: DIGEST_HEADERS,
-          envelopeFrom: campaign.ackFrom,
-          domain,
-          at,
-        });
+        await queueDigest(tx, campaign, at, { key: `final:${campaign.finalDate}:${to.toLowerCase()}`, kind: 'final_digest', to, rendered: r });
       out.staff.queued = campaign.staff.length;
       deps.log.info({ digest: 'final', items: total, recipients: campaign.staff.length }, 'final digest queued');
     }
@@ -252,19 +251,7 @@ export async function queueFinal(deps: DigestDeps, opts: { family: boolean }): P
           continue;
         }
         const r = renderCompilation(campaign, c, 'mail');
-        const q = await queueMail(tx, {
-          key: `family:${c.number}`,
-          kind: 'family',
-          to: story.familyContact,
-          story: c.number,
-          subject: r.subject,
-          textBody: r.text,
-          htmlBody: r.html,
-          headers: DIGEST_HEADERS,
-          envelopeFrom: campaign.ackFrom,
-          domain,
-          at,
-        });
+        const q = await queueDigest(tx, campaign, at, { key: `family:${c.number}`, kind: 'family', to: story.familyContact, story: c.number, rendered: r });
         out.families.push({ story: c.number, queued: q.created, already: !q.created });
         if (q.created) deps.log.info({ digest: 'family', story: c.number, outbox: q.id }, 'family compilation queued');
       }

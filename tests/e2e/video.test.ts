@@ -6,7 +6,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tempDir } from '../helpers/app.ts';
 import { exited, runCli, startCli, waitForOutput } from '../helpers/cli.ts';
-import { CANARY, testVideos, videoMail, type TestVideos } from '../helpers/videos.ts';
+import { CANARY, processesNaming, testVideos, videoMail, type TestVideos } from '../helpers/videos.ts';
 
 let videos: TestVideos;
 beforeAll(async () => {
@@ -29,21 +29,7 @@ async function videoItems(env: Record<string, string>): Promise<any[]> {
   return (JSON.parse(r.stdout) as any[]).filter((i) => i.kind === 'video');
 }
 
-/** Live processes whose command line names this path (from /proc). */
-function processesNaming(p: string): string[] {
-  const found: string[] = [];
-  for (const pid of fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
-    try {
-      const args = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ');
-      const state = /^\d+ \(.*\) (\S)/.exec(fs.readFileSync(`/proc/${pid}/stat`, 'utf8'))?.[1];
-      if (args.includes(p) && /ffmpeg|ffprobe/.test(args) && state !== 'Z') found.push(`${pid} ${args}`);
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return found;
-}
-
+const FFMPEG = /ffmpeg|ffprobe/;
 const partFiles = (dataDir: string) =>
   fs.existsSync(path.join(dataDir, 'media'))
     ? (fs.readdirSync(path.join(dataDir, 'media'), { recursive: true }) as string[]).filter((f) => f.endsWith('.part'))
@@ -97,8 +83,8 @@ describe('intake run --once killed while ffmpeg runs', () => {
     expect(crashed.signal, crashed.stderr).toBe('SIGKILL');
     // ffmpeg was started with the parent-death signal: it died with us.
     const deadline = Date.now() + 5000;
-    while (processesNaming(dataDir).length && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-    expect(processesNaming(dataDir)).toEqual([]);
+    while (processesNaming(dataDir, FFMPEG).length && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    expect(processesNaming(dataDir, FFMPEG)).toEqual([]);
 
     const [left] = await videoItems(env);
     expect(left.video).toMatchObject({ state: 'processing', attempts: 1, path: null });

@@ -167,3 +167,32 @@ export function videoMail(file: string, o: { filename?: string; contentType?: st
   ];
   return Buffer.from([...head, '', ...body].join('\r\n'));
 }
+
+/** Top-level ISO BMFF boxes, in file order. */
+export function topBoxes(file: string): string[] {
+  const b = fs.readFileSync(file);
+  const boxes: string[] = [];
+  for (let i = 0; i + 8 <= b.length; ) {
+    const size32 = b.readUInt32BE(i);
+    boxes.push(b.toString('latin1', i + 4, i + 8));
+    const size = size32 === 1 ? Number(b.readBigUInt64BE(i + 8)) : size32 === 0 ? b.length - i : size32;
+    if (size < 8) break;
+    i += size;
+  }
+  return boxes;
+}
+
+/** Live processes whose command line names this path (from /proc: slim images have no ps), optionally only those matching `only`. */
+export function processesNaming(p: string, only?: RegExp): string[] {
+  const found: string[] = [];
+  for (const pid of fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    try {
+      const args = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ');
+      const state = /^\d+ \(.*\) (\S)/.exec(fs.readFileSync(`/proc/${pid}/stat`, 'utf8'))?.[1];
+      if (args.includes(p) && (!only || only.test(args)) && state !== 'Z') found.push(`${pid} ${args}`);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return found;
+}

@@ -14,7 +14,7 @@ import {
   type TranscodePlan,
   type VideoInfo,
 } from '../../src/core/video-policy.ts';
-import { CANARY, testVideos, type TestVideos, type VideoName } from '../helpers/videos.ts';
+import { CANARY, processesNaming, testVideos, topBoxes, type TestVideos, type VideoName } from '../helpers/videos.ts';
 
 let videos: TestVideos;
 let media: MediaTool;
@@ -54,39 +54,10 @@ async function processVideo(name: VideoName): Promise<Outcome> {
   }
 }
 
-/** Top-level ISO BMFF boxes, in file order. */
-function topBoxes(file: string): string[] {
-  const b = fs.readFileSync(file);
-  const boxes: string[] = [];
-  for (let i = 0; i + 8 <= b.length; ) {
-    const size32 = b.readUInt32BE(i);
-    boxes.push(b.toString('latin1', i + 4, i + 8));
-    const size = size32 === 1 ? Number(b.readBigUInt64BE(i + 8)) : size32 === 0 ? b.length - i : size32;
-    if (size < 8) break;
-    i += size;
-  }
-  return boxes;
-}
-
 function tagsOf(file: string): Record<string, string> {
   const r = spawnSync('ffprobe', ['-v', 'error', '-show_entries', 'format_tags:stream_tags', '-of', 'json', file], { encoding: 'utf8' });
   const j = JSON.parse(r.stdout) as { format?: { tags?: Record<string, string> }; streams?: Array<{ tags?: Record<string, string> }> };
   return Object.assign({}, j.format?.tags, ...(j.streams ?? []).map((s) => s.tags));
-}
-
-/** Live processes whose command line names this path (from /proc: slim images have no ps). */
-function processesNaming(p: string): string[] {
-  const found: string[] = [];
-  for (const pid of fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
-    try {
-      const args = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ');
-      const state = /^\d+ \(.*\) (\S)/.exec(fs.readFileSync(`/proc/${pid}/stat`, 'utf8'))?.[1];
-      if (args.includes(p) && state !== 'Z') found.push(`${pid} ${args}`);
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return found;
 }
 
 const partFiles = () => fs.readdirSync(out).filter((f) => f.endsWith('.part'));

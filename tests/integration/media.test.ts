@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eq, sql } from 'drizzle-orm';
 import { backends } from '../helpers/db.ts';
 import { makeTestApp, tempDir, type TestApp } from '../helpers/app.ts';
-import { CANARY, testVideos, videoMail, type TestVideos, type VideoName } from '../helpers/videos.ts';
+import { CANARY, testVideos, topBoxes, videoMail, type TestVideos, type VideoName } from '../helpers/videos.ts';
 import { importPaths } from '../../src/pipeline/import.ts';
 import { attachments, items, mediaJobs, messages } from '../../src/db/schema.ts';
 import { claimJob, enqueueMissing, getJob, jobsOfItems, type MediaJob } from '../../src/db/media.ts';
@@ -38,20 +38,6 @@ const REJECTED: Array<[VideoName, string]> = [
   ['playlist.mp4', 'not a video'],
   ['concat.mp4', 'not a video'],
 ];
-
-/** Top-level ISO BMFF boxes, in file order. */
-function topBoxes(file: string): string[] {
-  const b = fs.readFileSync(file);
-  const boxes: string[] = [];
-  for (let i = 0; i + 8 <= b.length; ) {
-    const size32 = b.readUInt32BE(i);
-    boxes.push(b.toString('latin1', i + 4, i + 8));
-    const size = size32 === 1 ? Number(b.readBigUInt64BE(i + 8)) : size32 === 0 ? b.length - i : size32;
-    if (size < 8) break;
-    i += size;
-  }
-  return boxes;
-}
 
 function ffprobe(file: string) {
   const r = spawnSync('ffprobe', ['-v', 'error', '-show_entries', 'format=duration:stream=codec_name,codec_type', '-of', 'json', file], { encoding: 'utf8' });
