@@ -1,0 +1,78 @@
+// Builds dist/cli.js, one ES module bundled from src/ by esbuild (npm packages stay external), when it is
+// missing or older than the sources. Running the bundle needs no TypeScript loader: a command starts in about
+// half the time and with ~45 MB less memory than through tsx, which matters most to the daemon and to the
+// import of a large message. A checkout still needs no build step: the first command builds it (~0.1 s).
+//
+// The stamp beside the bundle records the sources it was built from (count and newest mtime), so a file
+// edited, added or removed under src/ leads to a rebuild. Two processes building at once each write their
+// own temporary files and rename them into place: the last one wins, and both are identical.
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+/** Where a checkout's bundle lives. */
+export function bundleOf(root = ROOT) {
+  return path.join(root, 'dist', 'cli.js');
+}
+
+function sourcesStamp(SRC) {
+  let count = 0;
+  let newest = 0;
+  for (const e of fs.readdirSync(SRC, { recursive: true, withFileTypes: true })) {
+    if (!e.isFile()) continue;
+    count++;
+    newest = Math.max(newest, fs.statSync(path.join(e.parentPath ?? e.path, e.name)).mtimeMs);
+  }
+  return `${count} ${newest}`;
+}
+
+function current(STAMP, BUNDLE, stamp) {
+  try {
+    return fs.readFileSync(STAMP, 'utf8') === stamp && fs.existsSync(BUNDLE);
+  } catch {
+    return false;
+  }
+}
+
+/** Builds the bundle if it is out of date. Returns false when it cannot be written (a read-only install). */
+export async function ensureBuilt(root = ROOT) {
+  const SRC = path.join(root, 'src');
+  const DIST = path.join(root, 'dist');
+  const BUNDLE = bundleOf(root);
+  const STAMP = path.join(DIST, 'cli.stamp');
+  const stamp = sourcesStamp(SRC);
+  if (current(STAMP, BUNDLE, stamp)) return true;
+  const { build } = await import('esbuild');
+  const tmp = path.join(DIST, `.build-${process.pid}-${Date.now()}`);
+  try {
+    fs.mkdirSync(tmp, { recursive: true });
+    await build({
+      entryPoints: [path.join(SRC, 'cli.ts')],
+      outfile: path.join(tmp, 'cli.js'),
+      bundle: true,
+      platform: 'node',
+      format: 'esm',
+      target: 'node20',
+      packages: 'external',
+      sourcemap: true,
+      sourcesContent: false,
+      logLevel: 'error',
+    });
+    // The map names sources relative to tmp/; rewrite them relative to dist/, where the bundle ends up.
+    const map = JSON.parse(fs.readFileSync(path.join(tmp, 'cli.js.map'), 'utf8'));
+    map.sources = map.sources.map((s) => path.relative(DIST, path.resolve(tmp, s)));
+    fs.writeFileSync(path.join(tmp, 'cli.js.map'), JSON.stringify(map));
+    fs.writeFileSync(path.join(tmp, 'cli.stamp'), stamp);
+    fs.renameSync(path.join(tmp, 'cli.js.map'), `${BUNDLE}.map`);
+    fs.renameSync(path.join(tmp, 'cli.js'), BUNDLE);
+    fs.renameSync(path.join(tmp, 'cli.stamp'), STAMP);
+    return true;
+  } catch (err) {
+    if (err && (err.code === 'EACCES' || err.code === 'EROFS' || err.code === 'EPERM')) return false;
+    throw err;
+  } finally {
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+}
