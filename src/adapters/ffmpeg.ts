@@ -28,6 +28,8 @@ import path from 'node:path';
 import {
   ffmpegArgs,
   judgeOutput,
+  mp4HasIndex,
+  MP4_LEAD_BOXES,
   posterArgs,
   probeArgs,
   type TranscodePlan,
@@ -115,6 +117,9 @@ export function makeMediaTool(opts: MediaToolOptions = {}): MediaTool {
   const probe = async (file: string, timeoutMs: number, signal?: AbortSignal): Promise<VideoInfo> => {
     const size = fileSize(file);
     if (size === 0) throw new MediaError('NOT_MEDIA', 'the file is empty', { retryable: false });
+    // An MP4 without its index is answered here: ffprobe would say "moov atom not found" ~70 ms later.
+    if (mp4IndexOf(file, size) === false)
+      throw new MediaError('TRUNCATED', 'the file is cut off', { detail: 'no moov box among the top-level boxes', retryable: false });
     const r = await run((await bins()).ffprobe.path, probeArgs(file), timeoutMs, signal);
     if (r.outcome !== 'exit' || r.code !== 0) {
       const err = failure(r, 'probe');
@@ -524,12 +529,22 @@ async function viaTemp(output: string, work: (tmp: string) => Promise<void>): Pr
   }
 }
 
-const BOXES = new Set(['ftyp', 'moov', 'mdat', 'free', 'skip', 'wide', 'pnot']);
 function looksLikeMp4(file: string): boolean {
   const head = Buffer.alloc(8);
   const fd = fs.openSync(file, 'r');
   try {
-    return fs.readSync(fd, head, 0, 8, 0) === 8 && BOXES.has(head.toString('latin1', 4, 8));
+    return fs.readSync(fd, head, 0, 8, 0) === 8 && MP4_LEAD_BOXES.has(head.toString('latin1', 4, 8));
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** mp4HasIndex over a file: box headers read where they start (a handful of 16-byte reads). */
+function mp4IndexOf(file: string, size: number): boolean | null {
+  const fd = fs.openSync(file, 'r');
+  try {
+    const buf = Buffer.alloc(16);
+    return mp4HasIndex((offset) => buf.subarray(0, fs.readSync(fd, buf, 0, 16, offset)), size);
   } finally {
     fs.closeSync(fd);
   }

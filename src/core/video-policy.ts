@@ -96,6 +96,37 @@ export const DECODERS = [
   'mov_text', 'subrip', 'srt', 'ass', 'ssa', 'webvtt', 'text',
 ];
 
+/** The top-level box types that start an MP4/MOV file (ffmpeg's mov demuxer recognises a file by them). */
+export const MP4_LEAD_BOXES = new Set(['ftyp', 'moov', 'mdat', 'free', 'skip', 'wide', 'pnot']);
+const MAX_TOP_LEVEL_BOXES = 10_000;
+
+/**
+ * Whether a file that starts like an MP4/MOV has its index (a `moov`, or a `moof` in a fragmented file) among
+ * its top-level boxes, found the way ffmpeg's mov demuxer looks: box after box by their sizes, until the end
+ * of the file or a size that leaves it. Without one ffmpeg can only say "moov atom not found": the file was
+ * cut off (a recording or an upload that stopped), and ffmpeg need not be started to learn that.
+ * `header(offset)` returns up to 16 bytes of the file at `offset`. Null when the file does not start like an MP4.
+ */
+export function mp4HasIndex(header: (offset: number) => Buffer, size: number): boolean | null {
+  let offset = 0;
+  for (let n = 0; n < MAX_TOP_LEVEL_BOXES && offset + 8 <= size; n++) {
+    const h = header(offset);
+    if (h.length < 8) return false;
+    const type = h.toString('latin1', 4, 8);
+    if (n === 0 && !MP4_LEAD_BOXES.has(type)) return null;
+    if (type === 'moov' || type === 'moof') return true;
+    let boxSize = h.readUInt32BE(0);
+    if (boxSize === 0) return false; // the last box, to the end of the file, and it is not the index
+    if (boxSize === 1) {
+      if (h.length < 16) return false;
+      boxSize = Number(h.readBigUInt64BE(8));
+      if (boxSize < 16) return false;
+    } else if (boxSize < 8) return false;
+    offset += boxSize;
+  }
+  return false;
+}
+
 // The output: at most 1080p in either orientation, at most 60 frames per second when re-encoded.
 const BOX_LONG = 1920;
 const BOX_SHORT = 1080;

@@ -143,6 +143,16 @@ describe('each test video ends in the right state', () => {
   });
 });
 
+describe('an MP4 cut off before its index', () => {
+  it('is rejected without starting ffprobe; one whose index survived still goes to ffprobe', async () => {
+    // No ffprobe at this path: any run of it would fail with "could not start ffmpeg".
+    const noProbe = makeMediaTool({ ffprobePath: '/nonexistent/ffprobe', ffmpegPath: '/nonexistent/ffmpeg' });
+    await expect(noProbe.probe(videos.path('cut.mp4'))).rejects.toMatchObject({ code: 'TRUNCATED', reason: 'the file is cut off' });
+    await expect(noProbe.probe(videos.path('tail-cut.mp4'))).rejects.not.toMatchObject({ reason: 'the file is cut off' });
+    await expect(noProbe.probe(videos.path('text.mp4'))).rejects.not.toMatchObject({ code: 'TRUNCATED' });
+  });
+});
+
 describe('playlists are refused before anything they name is opened', () => {
   it.each(['playlist.mp4', 'concat.mp4'] as const)('%s', async (name) => {
     // relatime updates the access time of a file read after its last change: make that so, then watch it.

@@ -4,6 +4,7 @@ import {
   ffmpegArgs,
   judgeOutput,
   judgeVideo,
+  mp4HasIndex,
   posterArgs,
   posterSeconds,
   probeArgs,
@@ -234,5 +235,58 @@ describe('judgeOutput', () => {
 
   it('a result much shorter than planned: the original is cut off', () => {
     expect(judgeOutput(out({ durationSeconds: 60 }), copy)).toMatchObject({ ok: false, reason: 'the file is cut off', cutOff: true, retry: null });
+  });
+});
+
+describe('mp4HasIndex: the moov box among the top-level boxes, found as ffmpeg looks for it', () => {
+  const box = (type: string, bodyBytes: number) => {
+    const b = Buffer.alloc(8 + bodyBytes, 0x2e);
+    b.writeUInt32BE(8 + bodyBytes, 0);
+    b.write(type, 4, 'latin1');
+    return b;
+  };
+  const large = (type: string, bodyBytes: number) => {
+    const b = Buffer.alloc(16 + bodyBytes, 0x2e);
+    b.writeUInt32BE(1, 0);
+    b.write(type, 4, 'latin1');
+    b.writeBigUInt64BE(BigInt(16 + bodyBytes), 8);
+    return b;
+  };
+  const check = (file: Buffer, size = file.length) => mp4HasIndex((o) => file.subarray(o, o + 16), size);
+
+  it('finds the index before or after the media data, or a fragment', () => {
+    expect(check(Buffer.concat([box('ftyp', 16), box('moov', 40), box('mdat', 500)]))).toBe(true);
+    expect(check(Buffer.concat([box('ftyp', 16), box('free', 8), box('mdat', 500), box('moov', 40)]))).toBe(true);
+    expect(check(Buffer.concat([box('ftyp', 16), large('mdat', 300), box('moov', 40)]))).toBe(true);
+    expect(check(Buffer.concat([box('ftyp', 16), box('moof', 30), box('mdat', 100)]))).toBe(true);
+    // QuickTime files older than ftyp
+    expect(check(Buffer.concat([box('wide', 0), box('mdat', 100), box('moov', 40)]))).toBe(true);
+  });
+
+  it('reports an MP4 whose index is gone: cut off before it, or garbage after the first box', () => {
+    const whole = Buffer.concat([box('ftyp', 16), box('mdat', 500), box('moov', 40)]);
+    expect(check(whole.subarray(0, 300))).toBe(false); // the mdat box runs past the end
+    expect(check(Buffer.concat([box('ftyp', 16), box('mdat', 500)]))).toBe(false);
+    const last = Buffer.concat([box('ftyp', 16), box('mdat', 100)]);
+    last.writeUInt32BE(0, 24); // mdat to the end of the file: nothing after it
+    expect(check(last)).toBe(false);
+    const garbage = Buffer.concat([box('ftyp', 16), Buffer.from([0xff, 0xff, 0xff, 0xf0, 0x8a, 0x01, 0x9c, 0x33]), Buffer.alloc(100)]);
+    expect(check(garbage)).toBe(false);
+    const tiny = Buffer.concat([box('ftyp', 16), Buffer.from([0, 0, 0, 4, 0x75, 0x75, 0x69, 0x64]), box('moov', 40)]);
+    expect(check(tiny)).toBe(false); // a size below a box header ends the walk: the moov after it is never reached
+    // a moov box that starts in the file is for ffprobe to judge, whatever its size says
+    expect(check(Buffer.concat([box('ftyp', 16), Buffer.from([0, 0, 0, 4, 0x6d, 0x6f, 0x6f, 0x76])]))).toBe(true);
+  });
+
+  it('says nothing of a file that does not start like an MP4', () => {
+    expect(check(Buffer.from('\x1aE\xdf\xa3 matroska, not ours to judge here', 'latin1'))).toBeNull();
+    expect(check(Buffer.from('RIFF\x00\x00\x00\x00AVI LIST', 'latin1'))).toBeNull();
+    expect(check(Buffer.from('hello, this is text and not a video', 'latin1'))).toBeNull();
+  });
+
+  it('stops on a loop of empty-looking boxes and on a file shorter than a header', () => {
+    expect(check(Buffer.alloc(4))).toBe(false);
+    const many = Buffer.concat(Array.from({ length: 20_000 }, () => box('free', 0)));
+    expect(check(many)).toBe(false);
   });
 });
