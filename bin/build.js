@@ -48,9 +48,12 @@ export async function ensureBuilt(root = ROOT) {
   const tmp = path.join(DIST, `.build-${process.pid}-${Date.now()}`);
   try {
     fs.mkdirSync(tmp, { recursive: true });
+    // The CLI, and the parse worker's own entry (src/adapters/mime-pool.ts starts it from dist/).
+    const entries = ['cli.ts', 'adapters/mime-worker.ts'].map((e) => path.join(SRC, e)).filter((f) => fs.existsSync(f));
     await build({
-      entryPoints: [path.join(SRC, 'cli.ts')],
-      outfile: path.join(tmp, 'cli.js'),
+      entryPoints: entries,
+      outdir: tmp,
+      entryNames: '[name]',
       bundle: true,
       platform: 'node',
       format: 'esm',
@@ -60,13 +63,19 @@ export async function ensureBuilt(root = ROOT) {
       sourcesContent: false,
       logLevel: 'error',
     });
-    // The map names sources relative to tmp/; rewrite them relative to dist/, where the bundle ends up.
-    const map = JSON.parse(fs.readFileSync(path.join(tmp, 'cli.js.map'), 'utf8'));
-    map.sources = map.sources.map((s) => path.relative(DIST, path.resolve(tmp, s)));
-    fs.writeFileSync(path.join(tmp, 'cli.js.map'), JSON.stringify(map));
+    // The maps name sources relative to tmp/; rewrite them relative to dist/, where the bundles end up.
+    const outputs = entries.map((e) => `${path.basename(e, '.ts')}.js`);
+    for (const out of outputs) {
+      const map = JSON.parse(fs.readFileSync(path.join(tmp, `${out}.map`), 'utf8'));
+      map.sources = map.sources.map((s) => path.relative(DIST, path.resolve(tmp, s)));
+      fs.writeFileSync(path.join(tmp, `${out}.map`), JSON.stringify(map));
+    }
     fs.writeFileSync(path.join(tmp, 'cli.stamp'), stamp);
-    fs.renameSync(path.join(tmp, 'cli.js.map'), `${BUNDLE}.map`);
-    fs.renameSync(path.join(tmp, 'cli.js'), BUNDLE);
+    // The CLI last: a process that finds the new cli.js finds the worker it starts beside it.
+    for (const out of [...outputs.filter((o) => o !== 'cli.js'), 'cli.js']) {
+      fs.renameSync(path.join(tmp, `${out}.map`), path.join(DIST, `${out}.map`));
+      fs.renameSync(path.join(tmp, out), path.join(DIST, out));
+    }
     fs.renameSync(path.join(tmp, 'cli.stamp'), STAMP);
     return true;
   } catch (err) {

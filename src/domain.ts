@@ -6,7 +6,6 @@
 // quarantine  a message past a budget (size, headers, parts, parse time) or unparseable: raw kept, reason recorded.
 // inbox       what new mail comes from: an IMAP mailbox, or the Maildir drop folder under the data directory.
 // checkpoint  per (mailbox, UIDVALIDITY) the highest UID whose message row is committed.
-import type { Readable } from 'node:stream';
 
 export interface IngestCounts {
   stored: number;
@@ -30,11 +29,19 @@ export interface Inbox {
 }
 
 /** One message found by `intake import`. */
+/** Bytes [start, end) of a file on disk: a message that `intake import` copies without a stream. */
+export interface FileRange {
+  file: string;
+  start: number;
+  end: number;
+}
+
 export interface ImportEntry {
   source: string;
   origin: string;
   size: number;
-  open(): Readable;
+  /** Where the bytes are: the raw store copies them through one reused buffer. */
+  range: FileRange;
 }
 
 export interface Clock {

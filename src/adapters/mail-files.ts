@@ -122,19 +122,13 @@ export async function findMessages(paths: string[]): Promise<ImportEntry[]> {
             source,
             origin: source,
             size: r.end - r.start,
-            open: () =>
-              r.end > r.start ? fs.createReadStream(file, { start: r.start, end: r.end - 1 }) : emptyStream(),
+            range: { file, start: r.start, end: r.end },
           });
         });
       } else {
-        out.push({ source: file, origin: file, size, open: () => fs.createReadStream(file) });
+        out.push({ source: file, origin: file, size, range: { file, start: 0, end: size } });
       }
     }
   }
   return out;
-}
-
-function emptyStream() {
-  // createReadStream cannot express an empty range; an empty message is still a message to store.
-  return fs.createReadStream('/dev/null');
 }

@@ -31,7 +31,7 @@ export async function importPaths(app: App, paths: string[], opts: { progress?: 
   bar?.start(entries.length, 0);
   for (const e of entries) {
     try {
-      const r = await ingestMessage(app.deps, { source: e.source, origin: e.origin }, e.open());
+      const r = await ingestMessage(app.deps, { source: e.source, origin: e.origin }, e.range);
       if (r.status === 'duplicate') s.duplicates++;
       else {
         s.stored++;

@@ -3,6 +3,7 @@
 // ingestMany does the same for a group already in memory: all files durable first, then one transaction for
 // all the rows and the checkpoint (one commit per group instead of one per message).
 import type { Readable } from 'node:stream';
+import type { FileRange } from '../domain.ts';
 import type { Db } from '../db/client.ts';
 import { allRawPaths, insertMessages, type Tx } from '../db/messages.ts';
 import type { RawMeta, RawStore } from '../adapters/raw-store.ts';
@@ -52,7 +53,7 @@ function metaOf(deps: IngestDeps, incoming: Incoming): RawMeta {
 export async function ingestMessage(
   deps: IngestDeps,
   incoming: Incoming,
-  body: Readable,
+  body: Readable | FileRange,
   inTx?: (tx: Tx) => Promise<void>,
 ): Promise<IngestOutcome> {
   const meta = metaOf(deps, incoming);

@@ -1,34 +1,39 @@
 // Stage 2: parse every stored message. Re-runnable from the raw file; budgets end in quarantine, never a
-// crash loop: the attempt is counted before parsing, so a message that kills the process runs out of tries.
-// Fresh messages go in chunks: attempts counted in one statement, a few parsed at once (file reads and
-// attachment writes of one overlap the parsing of another), results saved in one transaction. A message
-// tried before, or a large one, is parsed on its own, so a message that killed the process in a chunk costs
-// its neighbours one attempt at most, and never their quarantine.
+// crash loop: the attempt is counted before parsing, so a message that kills the worker or the process runs
+// out of tries. mailparser runs in a worker thread (src/adapters/mime-pool.ts): several messages are in its
+// hands at once, and parsed results are saved a chunk per transaction while the next ones are parsed.
 import path from 'node:path';
 import type { IngestDeps } from './ingest.ts';
 import { countParseAttempts, pendingParse, quarantine, recordParseError, saveParsed } from '../db/messages.ts';
 import { BudgetExceeded, parseMessageFile, type ParsedMessage } from '../adapters/mime.ts';
+import { parseInWorker } from '../adapters/mime-pool.ts';
 import { errorMessage } from '../errors.ts';
 import { failpoint } from '../runtime/failpoints.ts';
 import { eachLimited } from '../runtime/each-limited.ts';
 
 export type ParseOutcome = 'parsed' | 'quarantined' | 'retry';
 
-/** Fresh messages per chunk (one commit each), and how many of them are parsed at once. */
+/** Parsed messages saved per transaction, and how many parses the worker holds at once. */
 const CHUNK = 32;
-const CONCURRENCY = 4;
+const IN_FLIGHT = 8;
 /** Larger messages are parsed alone: their streams hold more memory. */
 const SOLO_BYTES = 4 * 1024 * 1024;
 
 interface Pending {
   id: number;
   rawPath: string;
+  size: number;
 }
 
+/**
+ * Small messages are parsed in the worker; a large one (over SOLO_BYTES, so alone) in this thread: its
+ * attachment streams through either way, and a second heap busy with it would cost ~40 MB more at its peak.
+ */
 function parseFile(deps: IngestDeps, msg: Pending): Promise<ParsedMessage> {
   const { limits } = deps;
   const attachmentsRel = path.join('attachments', String(msg.id));
-  return parseMessageFile(deps.rawStore.absolute(msg.rawPath), deps.rawStore.absolute(attachmentsRel), attachmentsRel, {
+  const parse = msg.size > SOLO_BYTES ? parseMessageFile : parseInWorker;
+  return parse(deps.rawStore.absolute(msg.rawPath), deps.rawStore.absolute(attachmentsRel), attachmentsRel, {
     headerBytes: limits.headerBytes,
     mimeParts: limits.mimeParts,
     attachmentBytes: limits.attachmentBytes,
@@ -62,55 +67,83 @@ async function outOfAttempts(deps: IngestDeps, id: number): Promise<ParseOutcome
 }
 
 export async function parseOne(deps: IngestDeps, msg: Pending): Promise<ParseOutcome> {
-  return (await parseChunk(deps, [msg]))[0];
+  return (await parseMany(deps, [msg]))[0];
 }
 
-/** Parses a few messages (at most CONCURRENCY at once) and saves the results together. Outcomes in order. */
-async function parseChunk(deps: IngestDeps, msgs: Pending[]): Promise<ParseOutcome[]> {
-  const { db, limits, log } = deps;
+/**
+ * Parses messages with IN_FLIGHT at a time in the worker and saves the results CHUNK at a time, each save
+ * running while the next parses go on. Attempts are counted for all of them first, in one statement.
+ * Outcomes in order.
+ */
+async function parseMany(deps: IngestDeps, msgs: Pending[]): Promise<ParseOutcome[]> {
+  const { db, limits } = deps;
   const attempts = await countParseAttempts(db.orm, msgs.map((m) => m.id));
   const outcomes: ParseOutcome[] = new Array(msgs.length);
-  const results: Array<{ parsed: ParsedMessage } | { err: unknown } | null> = new Array(msgs.length).fill(null);
-  await eachLimited(msgs, CONCURRENCY, async (m, i) => {
-    if ((attempts.get(m.id) ?? 0) > limits.parseAttempts) return;
-    try {
-      results[i] = { parsed: await parseFile(deps, m) };
-    } catch (err) {
-      results[i] = { err };
-    }
-  });
-  const ok: Array<{ i: number; id: number; parsed: ParsedMessage }> = [];
-  for (const [i, r] of results.entries()) if (r && 'parsed' in r) ok.push({ i, id: msgs[i].id, parsed: r.parsed });
-  let saveError: unknown = null;
-  try {
-    for (const _ of ok) failpoint('parse.before-commit');
-    await db.orm.transaction((tx) => saveParsed(tx, ok));
-  } catch (err) {
-    saveError = err;
-  }
-  for (const [i, m] of msgs.entries()) {
-    const r = results[i];
+  let ready: Array<{ i: number; id: number; parsed: ParsedMessage }> = [];
+  let saving: Promise<void> = Promise.resolve();
+  const flush = () => {
+    const group = ready;
+    ready = [];
+    if (group.length) saving = saving.then(() => saveGroup(deps, group, attempts, outcomes));
+    return saving;
+  };
+  await eachLimited(msgs, IN_FLIGHT, async (m, i) => {
     const attempt = attempts.get(m.id) ?? 0;
-    if (r === null) outcomes[i] = await outOfAttempts(deps, m.id);
-    else if ('err' in r) outcomes[i] = await failed(deps, m.id, attempt, r.err);
-    else if (saveError === null) {
-      log.debug({ id: m.id, attachments: r.parsed.attachments.length }, 'message parsed');
-      outcomes[i] = 'parsed';
-    } else if (msgs.length === 1) outcomes[i] = await failed(deps, m.id, attempt, saveError);
-    else {
-      // One row the database refused fails the whole chunk: save each on its own, so only that one fails.
-      try {
-        await db.orm.transaction((tx) => saveParsed(tx, [{ id: m.id, parsed: r.parsed }]));
-        outcomes[i] = 'parsed';
-      } catch (err) {
-        outcomes[i] = await failed(deps, m.id, attempt, err);
-      }
+    if (attempt > limits.parseAttempts) {
+      outcomes[i] = await outOfAttempts(deps, m.id);
+      return;
     }
-  }
+    let parsed: ParsedMessage;
+    try {
+      parsed = await parseFile(deps, m);
+    } catch (err) {
+      outcomes[i] = await failed(deps, m.id, attempt, err);
+      return;
+    }
+    ready.push({ i, id: m.id, parsed });
+    if (ready.length >= CHUNK) void flush();
+  });
+  await flush();
   return outcomes;
 }
 
-/** Parses everything pending, in batches, oldest first. Returns counts. */
+/** Saves parsed messages in one transaction; when the database refuses one row, each on its own. */
+async function saveGroup(
+  deps: IngestDeps,
+  group: Array<{ i: number; id: number; parsed: ParsedMessage }>,
+  attempts: Map<number, number>,
+  outcomes: ParseOutcome[],
+): Promise<void> {
+  const { db, log } = deps;
+  try {
+    for (const _ of group) failpoint('parse.before-commit');
+    await db.orm.transaction((tx) => saveParsed(tx, group));
+    for (const g of group) {
+      log.debug({ id: g.id, attachments: g.parsed.attachments.length }, 'message parsed');
+      outcomes[g.i] = 'parsed';
+    }
+    return;
+  } catch (err) {
+    if (group.length === 1) {
+      outcomes[group[0].i] = await failed(deps, group[0].id, attempts.get(group[0].id) ?? 0, err);
+      return;
+    }
+  }
+  for (const g of group) {
+    try {
+      await db.orm.transaction((tx) => saveParsed(tx, [{ id: g.id, parsed: g.parsed }]));
+      outcomes[g.i] = 'parsed';
+    } catch (err) {
+      outcomes[g.i] = await failed(deps, g.id, attempts.get(g.id) ?? 0, err);
+    }
+  }
+}
+
+/**
+ * Parses everything pending, in batches, oldest first. Fresh small messages go together; a message tried
+ * before, or a large one, is parsed on its own, so one that ends the worker (or the process) in company costs
+ * its neighbours one attempt at most, and never their quarantine. Returns counts.
+ */
 export async function parsePending(deps: IngestDeps, opts: { batch?: number; signal?: AbortSignal } = {}) {
   const counts = { parsed: 0, quarantined: 0, retry: 0 };
   const add = (outs: ParseOutcome[]) => outs.forEach((o) => counts[o]++);
@@ -119,23 +152,13 @@ export async function parsePending(deps: IngestDeps, opts: { batch?: number; sig
     if (opts.signal?.aborted) break;
     const batch = await pendingParse(deps.db.orm, opts.batch ?? 128, afterId);
     if (!batch.length) break;
-    let chunk: Pending[] = [];
-    for (const m of batch) {
+    afterId = batch[batch.length - 1].id;
+    const alone = (m: (typeof batch)[number]) => m.parseAttempts > 0 || m.size > SOLO_BYTES;
+    add(await parseMany(deps, batch.filter((m) => !alone(m))));
+    for (const m of batch.filter(alone)) {
       if (opts.signal?.aborted) break;
-      if (m.parseAttempts > 0 || m.size > SOLO_BYTES) {
-        if (chunk.length) add(await parseChunk(deps, chunk));
-        chunk = [];
-        add(await parseChunk(deps, [m]));
-      } else {
-        chunk.push(m);
-        if (chunk.length >= CHUNK) {
-          add(await parseChunk(deps, chunk));
-          chunk = [];
-        }
-      }
-      afterId = m.id;
+      add(await parseMany(deps, [m]));
     }
-    if (chunk.length && !opts.signal?.aborted) add(await parseChunk(deps, chunk));
   }
   return counts;
 }

@@ -13,33 +13,45 @@ export async function processPending(deps: IngestDeps, opts: { signal?: AbortSig
 type ProcessCounts = Awaited<ReturnType<typeof processPending>>;
 
 /**
- * processPending over and over while `work` (an inbox drain) runs, then once more after it: what is stored
- * is parsed while the rest is still being fetched, in the drain's waits on the network, fsync and commits.
+ * Parse and understand over and over while `work` (an inbox drain) runs, each in its own loop, then to the end
+ * after it: what is stored is parsed (in the parse worker) while the rest is still being fetched, and what is
+ * parsed is understood meanwhile on the main thread.
  */
 export async function processAlongside<T>(
   deps: IngestDeps,
   work: Promise<T>,
   opts: { signal?: AbortSignal } = {},
 ): Promise<[T, ProcessCounts]> {
-  let done = false;
+  let drained = false;
+  let parsedAll = false;
   const settled = work.finally(() => {
-    done = true;
+    drained = true;
   });
   const total: ProcessCounts = { parsed: 0, quarantined: 0, retry: 0, understood: 0 };
-  const add = (c: ProcessCounts) => {
-    for (const k of Object.keys(total) as Array<keyof ProcessCounts>) total[k] += c[k];
-  };
-  const follow = (async () => {
-    while (!done && !opts.signal?.aborted) {
-      const c = await processPending(deps, opts);
-      add(c);
-      if (!done && !c.parsed && !c.quarantined && !c.understood) await abortableDelay(50, opts.signal);
+  const follow = async (stage: () => Promise<number>, upstreamDone: () => boolean) => {
+    while (!opts.signal?.aborted) {
+      const finalPass = upstreamDone(); // read before the pass: work stored during it is seen next time
+      const n = await stage();
+      if (finalPass && !n) return;
+      if (!n) await abortableDelay(50, opts.signal);
     }
-  })();
-  // Both run to their end before anything is reported: nothing is left running against a closing database.
-  const [drained, followed] = await Promise.allSettled([settled, follow]);
-  if (drained.status === 'rejected') throw drained.reason;
-  if (followed.status === 'rejected') throw followed.reason;
-  add(await processPending(deps, opts));
-  return [drained.value, total];
+  };
+  const parsing = follow(async () => {
+    const c = await parsePending(deps, opts);
+    total.parsed += c.parsed;
+    total.quarantined += c.quarantined;
+    total.retry += c.retry;
+    return c.parsed + c.quarantined; // a retry is for a later pass, not this one
+  }, () => drained).finally(() => {
+    parsedAll = true;
+  });
+  const understanding = follow(async () => {
+    const n = await understandPending(deps, opts);
+    total.understood += n;
+    return n;
+  }, () => parsedAll);
+  // All run to their end before anything is reported: nothing is left running against a closing database.
+  const [d, p, u] = await Promise.allSettled([settled, parsing, understanding]);
+  for (const r of [d, p, u]) if (r.status === 'rejected') throw r.reason;
+  return [(d as PromiseFulfilledResult<T>).value, total];
 }

@@ -178,6 +178,9 @@ describe.each(backends)('ingest on %s', (backend) => {
       expect(m.rawComplete).toBe(false);
       expect(m.size).toBe(2000);
       expect(m.quarantineReason).toMatch(/larger than/);
+      const start = fs.readFileSync(f).subarray(0, 2000);
+      expect(fs.readFileSync(small.rawStore.absolute(m.rawPath)).equals(start)).toBe(true);
+      expect(m.sha256).toBe(createHash('sha256').update(start).digest('hex'));
     } finally {
       await small.cleanup();
     }
@@ -211,12 +214,13 @@ describe.each(backends)('ingest on %s', (backend) => {
   });
 
   it('splits an mbox into its messages, each with its own source', async () => {
+    const second = eml({ subject: 'm2' }).toString();
     const mbox = [
       'From a@example.org Tue Dec  8 10:00:00 2026',
       eml({ subject: 'm1', body: 'one\r\n\r\nFrom the heart.' }).toString(),
       '',
       'From b@example.org Tue Dec  8 10:01:00 2026',
-      eml({ subject: 'm2' }).toString(),
+      second,
       '',
     ].join('\n');
     const f = write(dir, 'box.mbox', mbox);
@@ -225,6 +229,10 @@ describe.each(backends)('ingest on %s', (backend) => {
     expect((await row(app, `${f}#1`)).subject).toBe('m1');
     expect((await row(app, `${f}#2`)).subject).toBe('m2');
     expect((await row(app, `${f}#1`)).textBody).toContain('From the heart.');
+    // each stored raw file is exactly its byte range of the mbox, and its sha256 is of those bytes
+    const m2 = await row(app, `${f}#2`);
+    expect(fs.readFileSync(app.rawStore.absolute(m2.rawPath), 'utf8')).toBe(second);
+    expect(m2.sha256).toBe(createHash('sha256').update(second).digest('hex'));
   });
 
   it('lists messages with the fields scripts rely on', async () => {

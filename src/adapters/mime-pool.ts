@@ -1,0 +1,132 @@
+// Parsing off the main thread: parseMessageFile runs in a worker thread (src/adapters/mime-worker.ts), so the
+// main thread goes on fetching, storing and committing while mailparser decodes. On two cores this is where
+// the second core goes. It also fences the parser in: a message that exhausts the worker's heap, or keeps it
+// busy past the parse budget, ends that worker (a new one starts for the next message) and fails only the
+// messages it held, each as one parse attempt; the daemon goes on.
+//
+// The worker is started on first use, is held only while it has work (an idle worker does not keep the process
+// alive), and is stopped by stopParseWorker().
+import { Worker, type WorkerOptions } from 'node:worker_threads';
+import { createRequire } from 'node:module';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { BudgetExceeded, type ParseBudgets, type ParsedMessage } from './mime.ts';
+import type { ParseRequest } from './mime-worker.ts';
+
+/** The worker's heap cap: past it the worker ends (ERR_WORKER_OUT_OF_MEMORY), not the process. */
+const WORKER_HEAP_MB = 512;
+/** How long past its own budget a parse may go before the worker is taken to be stuck and ended. */
+const STUCK_GRACE_MS = 5_000;
+
+interface Pending {
+  resolve: (m: ParsedMessage) => void;
+  reject: (err: Error) => void;
+  timer: NodeJS.Timeout;
+}
+
+interface Reply {
+  id: number;
+  parsed?: ParsedMessage;
+  error?: { budget: string | null; message: string; code: string | null };
+}
+
+/**
+ * The worker's code: beside this module in the bundle (dist/mime-worker.js), or, when this module runs from
+ * src/ (tests, tsx), the .ts source behind tsx's loader, registered inside the worker (a loader given to the
+ * process does not reach its workers).
+ */
+function startWorker(options: WorkerOptions): Worker {
+  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./mime-worker.js', import.meta.url), options);
+  // tsx's ES module API, found through its package.json (require.resolve would give the CommonJS build)
+  const pkgFile = createRequire(import.meta.url).resolve('tsx/package.json');
+  const api = JSON.parse(readFileSync(pkgFile, 'utf8')).exports['./esm/api'].import.default as string;
+  const tsx = pathToFileURL(path.join(path.dirname(pkgFile), api)).href;
+  const entry = new URL('./mime-worker.ts', import.meta.url).href;
+  const boot = `import(${JSON.stringify(tsx)}).then((t) => { t.register(); return import(${JSON.stringify(entry)}); })`;
+  return new Worker(boot, { ...options, eval: true });
+}
+
+export interface ParsePool {
+  /** parseMessageFile, in the worker. Budget errors come back as BudgetExceeded. */
+  parse(rawFile: string, attachmentsDir: string, attachmentsRel: string, budgets: ParseBudgets): Promise<ParsedMessage>;
+  /** Ends the worker (what it still held fails); the next parse starts a new one. */
+  stop(): Promise<void>;
+}
+
+export interface ParsePoolOptions {
+  /** Starts the worker; the parse worker of this module by default (tests give their own). */
+  start?: (options: WorkerOptions) => Worker;
+  heapMb?: number;
+  stuckGraceMs?: number;
+}
+
+export function makeParsePool(opts: ParsePoolOptions = {}): ParsePool {
+  const heapMb = opts.heapMb ?? WORKER_HEAP_MB;
+  const graceMs = opts.stuckGraceMs ?? STUCK_GRACE_MS;
+  let worker: Worker | null = null;
+  const pending = new Map<number, Pending>();
+  let nextId = 1;
+
+  const failAll = (w: Worker, err: Error) => {
+    if (worker !== w) return;
+    worker = null;
+    for (const [id, p] of pending) {
+      clearTimeout(p.timer);
+      pending.delete(id);
+      p.reject(err);
+    }
+  };
+
+  const start = (): Worker => {
+    const w = (opts.start ?? startWorker)({ resourceLimits: { maxOldGenerationSizeMb: heapMb } });
+    w.unref();
+    w.on('message', (r: Reply) => {
+      const p = pending.get(r.id);
+      if (!p) return;
+      pending.delete(r.id);
+      clearTimeout(p.timer);
+      if (!pending.size) w.unref();
+      if (r.parsed) return p.resolve(r.parsed);
+      const e = r.error!;
+      if (e.budget !== null) return p.reject(new BudgetExceeded(e.budget));
+      p.reject(Object.assign(new Error(e.message), e.code ? { code: e.code } : {}));
+    });
+    w.on('error', (err) => {
+      const oom = (err as NodeJS.ErrnoException).code === 'ERR_WORKER_OUT_OF_MEMORY';
+      failAll(w, new Error(oom ? `the parser ran out of memory (over ${heapMb} MB)` : `the parser stopped: ${err.message}`));
+    });
+    w.on('exit', (code) => failAll(w, new Error(`the parser stopped (exit ${code})`)));
+    return w;
+  };
+
+  return {
+    parse(rawFile, attachmentsDir, attachmentsRel, budgets) {
+      const w = (worker ??= start());
+      const id = nextId++;
+      return new Promise<ParsedMessage>((resolve, reject) => {
+        // The worker enforces the parse budget itself; this is for a worker whose event loop no longer turns.
+        const timer = setTimeout(() => {
+          // Alone in the worker, this message is the one that stuck it; with others, any of them may be.
+          const seconds = Math.round(budgets.parseMs / 1000);
+          failAll(w, pending.size === 1 ? new BudgetExceeded(`parsing took longer than ${seconds} s`) : new Error('the parser stopped answering'));
+          void w.terminate();
+        }, budgets.parseMs + graceMs);
+        pending.set(id, { resolve, reject, timer });
+        w.ref();
+        w.postMessage({ id, rawFile, attachmentsDir, attachmentsRel, budgets } satisfies ParseRequest);
+      });
+    },
+    async stop() {
+      const w = worker;
+      if (!w) return;
+      failAll(w, new Error('the parser was stopped'));
+      await w.terminate();
+    },
+  };
+}
+
+/** The process's parse worker (one: on two cores, the main thread has the other). */
+const shared = makeParsePool();
+export const parseInWorker: ParsePool['parse'] = (...args) => shared.parse(...args);
+export const stopParseWorker = () => shared.stop();

@@ -1,0 +1,28 @@
+// The parse worker: runs parseMessageFile (mailparser) off the main thread, for src/adapters/mime-pool.ts.
+// One request at a time per message; several in flight at once. Errors go back as data: a budget exceeded
+// keeps its reason, anything else its message.
+import { parentPort } from 'node:worker_threads';
+import { BudgetExceeded, parseMessageFile, type ParseBudgets } from './mime.ts';
+
+export interface ParseRequest {
+  id: number;
+  rawFile: string;
+  attachmentsDir: string;
+  attachmentsRel: string;
+  budgets: ParseBudgets;
+}
+
+const port = parentPort;
+if (!port) throw new Error('mime-worker.ts runs as a worker thread only');
+port.on('message', (req: ParseRequest) => {
+  parseMessageFile(req.rawFile, req.attachmentsDir, req.attachmentsRel, req.budgets).then(
+    (parsed) => port.postMessage({ id: req.id, parsed }),
+    (err: unknown) => {
+      const e = err as NodeJS.ErrnoException;
+      port.postMessage({
+        id: req.id,
+        error: { budget: err instanceof BudgetExceeded ? err.reason : null, message: e?.message ?? String(err), code: e?.code ?? null },
+      });
+    },
+  );
+});
