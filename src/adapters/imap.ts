@@ -136,30 +136,48 @@ export function makeImapInbox(deps: IngestDeps, cfg: ImapConfig, hooks: ImapHook
       };
       // In UID order: runs of small messages become one group; a large one is taken on its own. The checkpoint
       // passes a group only with its commit, so it never runs ahead of a stored message.
+      // The batch as steps: groups of small messages, and large ones alone, in UID order.
       const groupLimit = Math.min(GROUP_MESSAGE_BYTES, deps.limits.messageBytes);
+      const steps: Array<{ group: number[] } | { uid: number; size: number }> = [];
       let group: number[] = [];
       let groupBytes = 0;
-      const flush = async () => {
-        if (!group.length) return;
-        tally(await storeGroup(c, uidValidity, group, sizes));
-        last = group[group.length - 1];
+      const close = () => {
+        if (group.length) steps.push({ group });
         group = [];
         groupBytes = 0;
       };
       for (const uid of batch) {
-        if (signal.aborted) break;
         const size = sizes.get(uid);
         if (size !== undefined && size > groupLimit) {
-          await flush();
-          tally(await storeOne(c, uidValidity, uid, size));
-          last = uid;
+          close();
+          steps.push({ uid, size });
           continue;
         }
-        if (group.length && (groupBytes + (size ?? 0) > GROUP_BYTES || group.length >= GROUP_COUNT)) await flush();
+        if (group.length && (groupBytes + (size ?? 0) > GROUP_BYTES || group.length >= GROUP_COUNT)) close();
         group.push(uid);
         groupBytes += size ?? 0;
       }
-      if (!signal.aborted) await flush();
+      close();
+      // A group's FETCH is sent while the group before it is written and committed: the server and the
+      // network work while we do. Stores stay in order, so the checkpoint only ever moves forward.
+      let prefetch: Promise<Map<number, Buffer>> | null = null;
+      try {
+        for (const [i, step] of steps.entries()) {
+          if (signal.aborted) break;
+          if ('group' in step) {
+            const fetched = await (prefetch ?? fetchGroup(c, step.group));
+            const next = steps[i + 1];
+            prefetch = next && 'group' in next ? fetchGroup(c, next.group) : null;
+            tally(await storeGroup(uidValidity, step.group, fetched, sizes));
+            last = step.group[step.group.length - 1];
+          } else {
+            tally(await storeOne(c, uidValidity, step.uid, step.size));
+            last = step.uid;
+          }
+        }
+      } finally {
+        prefetch?.catch(() => {}); // abandoned on abort or error: its failure is not ours to report
+      }
       if (cfg.moveTo) await moveCommitted(c, last);
     }
     return counts;
@@ -167,11 +185,16 @@ export function makeImapInbox(deps: IngestDeps, cfg: ImapConfig, hooks: ImapHook
 
   const sourceOf = (uidValidity: number, uid: number) => `imap:${cfg.mailbox}/${uidValidity}/${uid}`;
 
-  /** Small messages in one FETCH (collected first: no IMAP command may run inside a fetch loop), one commit. */
-  async function storeGroup(c: ImapFlow, uidValidity: number, uids: number[], sizes: Map<number, number>): Promise<IngestOutcome[]> {
+  /** Small messages in one FETCH, collected first: no IMAP command may run inside a fetch loop. */
+  async function fetchGroup(c: ImapFlow, uids: number[]): Promise<Map<number, Buffer>> {
     const fetched = new Map<number, Buffer>();
     for (const m of await c.fetchAll(uids.join(','), { uid: true, source: true }, { uid: true }))
       if (m.source) fetched.set(m.uid, m.source);
+    return fetched;
+  }
+
+  /** A fetched group: every raw file durable, then one commit with the checkpoint past the group. */
+  async function storeGroup(uidValidity: number, uids: number[], fetched: Map<number, Buffer>, sizes: Map<number, number>): Promise<IngestOutcome[]> {
     const list: Array<{ incoming: { source: string; origin: string; announcedSize?: number }; bytes: Buffer }> = [];
     for (const uid of uids) {
       const bytes = fetched.get(uid);

@@ -140,6 +140,21 @@ describe.each(peers)('IMAP inbox on %s', (_name, makePeer) => {
     expect(flags).toEqual([[], [], []]);
   });
 
+  it('stores a backlog of several fetch groups, with a large message between them, once each and in UID order', async () => {
+    await setup();
+    const n = 230; // groups of 100 small messages; the large one (over 1 MiB) is streamed alone between them
+    for (let i = 1; i <= n; i++)
+      await peer.append(eml({ subject: `b${i}`, body: i === 120 ? `${'Ж'.repeat(700_000)}\r\n` : `message ${i}\r\n` }));
+    const ac = new AbortController();
+    expect(await inbox().drain(ac.signal)).toMatchObject({ stored: n, duplicates: 0 });
+    const rows = await app.db.orm.select({ id: messages.id, source: messages.source, size: messages.size }).from(messages).orderBy(messages.id);
+    expect(rows.map((r) => Number(r.source.split('/').pop()))).toEqual(Array.from({ length: n }, (_, i) => i + 1));
+    expect(rows[119].size).toBeGreaterThan(1024 * 1024);
+    const [cp] = await app.db.orm.select().from(mailboxCheckpoints);
+    expect(cp.lastUid).toBe(n);
+    expect(await inbox().drain(ac.signal)).toEqual(emptyCounts());
+  });
+
   it('picks up mail appended while idling, and catches up after a dropped connection', async () => {
     await setup({ IMAP_POLL_SECONDS: '60' });
     await peer.append(eml({ subject: 'before' }));
