@@ -6,8 +6,8 @@ import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { createHash } from 'node:crypto';
-import { Readable, Writable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { Writable } from 'node:stream';
+import { finished, pipeline } from 'node:stream/promises';
 import type { AddressObject, EmailAddress } from 'mailparser';
 import type { AddressEntry, HeaderLine } from '../db/schema.ts';
 import { sanitizeFilename, sanitizeText, singleLine } from '../core/sanitize.ts';
@@ -76,15 +76,21 @@ const WHOLE_FILE_BYTES = 1024 * 1024;
  * without parsing (mailparser fails only past 1 MiB, with a vague error), or null when past the limit.
  */
 async function openRaw(file: string, limit: number): Promise<{ headerSize: number | null; whole: Buffer | null }> {
-  const fh = await fsp.open(file, 'r');
+  // A small file is read with one synchronous call (tens of microseconds from the page cache): four round
+  // trips through the thread pool cost more than that, and the parse worker has nothing else to do meanwhile.
+  const fd = fs.openSync(file, 'r');
   try {
-    const { size } = await fh.stat();
-    if (size <= WHOLE_FILE_BYTES) {
-      const whole = await fh.readFile();
+    if (fs.fstatSync(fd).size <= WHOLE_FILE_BYTES) {
+      const whole = fs.readFileSync(fd);
       const view = whole.subarray(0, limit + 4);
       const end = headerEnd(view);
       return { headerSize: end ?? (view.length < limit + 4 ? view.length : null), whole };
     }
+  } finally {
+    fs.closeSync(fd);
+  }
+  const fh = await fsp.open(file, 'r');
+  try {
     // Almost every header block ends in the first 64 KiB: look there before reading up to the limit.
     for (const probe of [Math.min(64 * 1024, limit + 4), limit + 4]) {
       const buf = Buffer.allocUnsafe(probe);
@@ -172,11 +178,11 @@ export async function parseMessageFile(
   let parts = 0;
   let failure: Error | null = null;
   const pending: Promise<void>[] = [];
-  const input = whole ? Readable.from([whole]) : fs.createReadStream(rawFile);
+  const input = whole ? null : fs.createReadStream(rawFile);
 
   const fail = (err: Error) => {
     if (!failure) failure = err;
-    input.destroy();
+    input?.destroy();
     parser.destroy();
   };
 
@@ -230,7 +236,8 @@ export async function parseMessageFile(
     budgets.parseMs,
   );
   try {
-    await pipeline(input, parser);
+    if (input) await pipeline(input, parser);
+    else await finished(parser.end(whole)); // bytes in memory: no source stream to pipe from
   } catch (err) {
     if (!failure) {
       const e = err as NodeJS.ErrnoException;
@@ -248,6 +255,9 @@ export async function parseMessageFile(
   return result;
 }
 
+/** Attachments up to this size are gathered in memory and written with one call; larger ones are streamed. */
+const SMALL_ATTACHMENT_BYTES = 1024 * 1024;
+
 async function saveAttachment(
   data: any,
   partIndex: number,
@@ -255,13 +265,21 @@ async function saveAttachment(
   relDir: string,
   cap: number,
 ): Promise<ParsedAttachment> {
-  await fsp.mkdir(dir, { recursive: true, mode: 0o700 });
   const finalName = `${partIndex}.bin`;
   const tmp = path.join(dir, `.${partIndex}.tmp`);
   const hash = createHash('sha256');
   let size = 0;
   let kept = 0;
-  const out = fs.createWriteStream(tmp, { mode: 0o600 });
+  // Chunks are held until SMALL_ATTACHMENT_BYTES; past that the file is opened and written as they come.
+  let held: Buffer[] | null = [];
+  let out: fs.WriteStream | null = null;
+  const open = () => {
+    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    out = fs.createWriteStream(tmp, { mode: 0o600 });
+    for (const c of held!) out.write(c);
+    held = null;
+    return out;
+  };
   try {
     await pipeline(
       data.content,
@@ -273,22 +291,35 @@ async function saveAttachment(
           const part = chunk.length > room ? chunk.subarray(0, room) : chunk;
           kept += part.length;
           hash.update(part);
-          if (!out.write(part)) out.once('drain', () => cb());
+          if (held && kept <= SMALL_ATTACHMENT_BYTES) {
+            held.push(part);
+            return cb();
+          }
+          const w = out ?? open();
+          if (!w.write(part)) w.once('drain', () => cb());
           else cb();
         },
         final(cb) {
-          out.end(cb);
+          if (out) out.end(cb);
+          else cb();
         },
       }),
     );
-    await new Promise<void>((resolve, reject) => {
-      if (out.closed) return resolve();
-      out.once('close', resolve);
-      out.once('error', reject);
-    });
-    await fsp.rename(tmp, path.join(dir, finalName));
+    if (held) {
+      // Small: one synchronous write, microseconds, where a stream costs several round trips.
+      fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+      fs.writeFileSync(tmp, Buffer.concat(held), { mode: 0o600 });
+    } else {
+      const w = out!;
+      await new Promise<void>((resolve, reject) => {
+        if (w.closed) return resolve();
+        w.once('close', resolve);
+        w.once('error', reject);
+      });
+    }
+    fs.renameSync(tmp, path.join(dir, finalName));
   } catch (err) {
-    out.destroy();
+    (out as fs.WriteStream | null)?.destroy();
     await fsp.rm(tmp, { force: true });
     throw err;
   } finally {

@@ -14,6 +14,7 @@ import { createHash } from 'node:crypto';
 import { sql } from 'drizzle-orm';
 import type { Queryable } from './messages.ts';
 import { attachments, mailboxCheckpoints, mediaJobs, messages } from './schema.ts';
+import { GROUP_SIDECAR, type GroupSidecar } from '../adapters/raw-store.ts';
 
 export interface FileFacts {
   size: number;
@@ -26,6 +27,8 @@ export interface StoreSnapshot {
   messages: Array<{ id: number; rawPath: string; size: number; sha256: string; status: string; source: string }>;
   /** Every file under raw/<day>/, by path relative to the data directory (both .eml and .json). */
   rawFiles: Map<string, FileFacts>;
+  /** Each group sidecar under raw/<day>/ with the .eml files it names (relative to the data directory). */
+  groups: Map<string, string[]>;
   /** Files in raw/tmp. */
   tmpFiles: Map<string, FileFacts>;
   attachments: Array<{ id: number; messageId: number; path: string; size: number }>;
@@ -65,6 +68,7 @@ export function findProblems(s: StoreSnapshot, now: number, graceMs: number): { 
 
   // Raw messages.
   const rowPaths = new Set<string>();
+  const grouped = new Set([...s.groups.values()].flat());
   for (const m of s.messages) {
     rowPaths.add(m.rawPath);
     const f = s.rawFiles.get(m.rawPath);
@@ -74,12 +78,15 @@ export function findProblems(s: StoreSnapshot, now: number, graceMs: number): { 
     }
     if (f.size !== m.size) problems.push({ check: 'raw', detail: `message ${m.id}: raw file is ${f.size} bytes, row says ${m.size}: ${m.rawPath}` });
     else if (f.sha256 && f.sha256 !== m.sha256) problems.push({ check: 'raw', detail: `message ${m.id}: raw file sha256 differs from the row: ${m.rawPath}` });
-    if (!s.rawFiles.has(sidecarOf(m.rawPath)))
+    if (!s.rawFiles.has(sidecarOf(m.rawPath)) && !grouped.has(m.rawPath))
       problems.push({ check: 'raw', detail: `message ${m.id}: sidecar missing (recovery could not re-ingest it): ${sidecarOf(m.rawPath)}` });
   }
   for (const [rel, f] of s.rawFiles) {
     if (rel.endsWith('.eml')) {
       if (!rowPaths.has(rel)) stray('raw', 'raw file', rel, f);
+    } else if (rel.endsWith(GROUP_SIDECAR)) {
+      // Needed while any message it names is on disk or has a row.
+      if (!(s.groups.get(rel) ?? []).some((eml) => s.rawFiles.has(eml) || rowPaths.has(eml))) stray('raw', 'group sidecar', rel, f);
     } else if (rel.endsWith('.json')) {
       const eml = rel.replace(/\.json$/, '.eml');
       // A row whose .eml is gone is reported above; its sidecar is not a stray on top of that.
@@ -183,6 +190,12 @@ async function walk(dataDir: string, top: string, skip: string[] = []): Promise<
  * between is seen complete rather than as a stray. */
 export async function snapshotStore(q: Queryable, dataDir: string, o: { deep?: boolean } = {}): Promise<StoreSnapshot> {
   const rawFiles = await walk(dataDir, 'raw', [path.join('raw', 'tmp')]);
+  const groups = new Map<string, string[]>();
+  const readGroup = async (rel: string) => {
+    const g = await fsp.readFile(path.join(dataDir, rel), 'utf8').then((t) => JSON.parse(t) as GroupSidecar, () => null);
+    groups.set(rel, (g?.group ?? []).map((e) => path.join(path.dirname(rel), e.eml)));
+  };
+  for (const rel of rawFiles.keys()) if (rel.endsWith(GROUP_SIDECAR)) await readGroup(rel);
   const tmpFiles = await walk(dataDir, path.join('raw', 'tmp'));
   const attachmentFiles = await walk(dataDir, 'attachments');
   const mediaFiles = await walk(dataDir, 'media');
@@ -223,6 +236,16 @@ export async function snapshotStore(q: Queryable, dataDir: string, o: { deep?: b
       if (st) rawFiles.set(m.rawPath, { size: st.size, mtimeMs: st.mtimeMs });
       const side = sidecarOf(m.rawPath);
       if (st && !rawFiles.has(side) && fs.existsSync(path.join(dataDir, side))) rawFiles.set(side, { size: 0, mtimeMs: st.mtimeMs });
+      // or a group sidecar written after the listing, in the same folder
+      if (st) {
+        const dir = path.dirname(m.rawPath);
+        for (const name of await fsp.readdir(path.join(dataDir, dir)).catch(() => [] as string[])) {
+          const rel = path.join(dir, name);
+          if (!name.endsWith(GROUP_SIDECAR) || groups.has(rel)) continue;
+          rawFiles.set(rel, { size: 0, mtimeMs: st.mtimeMs });
+          await readGroup(rel);
+        }
+      }
     }
     const g = rawFiles.get(m.rawPath);
     if (o.deep && g && g.size === m.size) g.sha256 = await sha256Of(path.join(dataDir, m.rawPath));
@@ -239,7 +262,7 @@ export async function snapshotStore(q: Queryable, dataDir: string, o: { deep?: b
       if (st) mediaFiles.set(p, { size: st.size, mtimeMs: st.mtimeMs });
     }
   }
-  return { messages: msgs, rawFiles, tmpFiles, attachments: atts, attachmentFiles, mediaJobs: jobs, mediaFiles, acks, checkpoints };
+  return { messages: msgs, rawFiles, groups, tmpFiles, attachments: atts, attachmentFiles, mediaJobs: jobs, mediaFiles, acks, checkpoints };
 }
 
 export async function checkInvariants(

@@ -105,6 +105,7 @@ describe('the pure comparison', () => {
   const empty = (): StoreSnapshot => ({
     messages: [],
     rawFiles: new Map(),
+    groups: new Map(),
     tmpFiles: new Map(),
     attachments: [],
     attachmentFiles: new Map(),
@@ -154,6 +155,21 @@ describe('the pure comparison', () => {
     expect(findProblems(s, 10_000, 0).problems.map((p) => p.detail)).toEqual([
       'message 1: sidecar missing (recovery could not re-ingest it): raw/d/a.json',
       'sidecar without a row: raw/d/z.json',
+    ]);
+  });
+
+  it('takes a group sidecar for each message it names, and names one that names nothing left', () => {
+    const s = empty();
+    s.messages = [
+      { id: 1, rawPath: 'raw/d/a.eml', size: 1, sha256: 'x', status: 'parsed', source: 'f:1' },
+      { id: 2, rawPath: 'raw/d/b.eml', size: 1, sha256: 'y', status: 'parsed', source: 'f:2' },
+    ];
+    for (const p of ['raw/d/a.eml', 'raw/d/b.eml', 'raw/d/g1.group.json', 'raw/d/g2.group.json']) s.rawFiles.set(p, file());
+    s.groups.set('raw/d/g1.group.json', ['raw/d/a.eml']); // b is in no sidecar at all
+    s.groups.set('raw/d/g2.group.json', ['raw/d/gone1.eml', 'raw/d/gone2.eml']); // both removed as duplicates
+    expect(findProblems(s, 10_000, 0).problems.map((p) => p.detail)).toEqual([
+      'message 2: sidecar missing (recovery could not re-ingest it): raw/d/b.json',
+      'group sidecar without a row: raw/d/g2.group.json',
     ]);
   });
 });
