@@ -68,6 +68,8 @@ function headerEnd(view: Buffer): number | null {
   return ends.length ? Math.min(...ends) : null;
 }
 
+let mailparser: typeof import('mailparser') | undefined;
+
 /** Messages up to this size are read in one call and parsed from memory; larger ones are streamed. */
 const WHOLE_FILE_BYTES = 1024 * 1024;
 
@@ -155,8 +157,9 @@ export async function parseMessageFile(
   if (headerSize === null)
     throw new BudgetExceeded(`the header block is larger than ${Math.round(budgets.headerBytes / 1024)} KiB`);
 
-  // Loaded on first use: commands that never parse do without its memory.
-  const { MailParser } = await import('mailparser');
+  // Loaded on first use (commands that never parse do without its memory), and kept: an import() per message
+  // goes through the module loader each time.
+  const { MailParser } = (mailparser ??= await import('mailparser'));
   const parser = new MailParser({ skipImageLinks: true, skipTextToHtml: true, skipTextLinks: true } as ConstructorParameters<typeof MailParser>[0]);
   const result: ParsedMessage = {
     headers: [],
