@@ -99,10 +99,16 @@ const DEFAULT_TIMEOUT_MS = { probe: 30_000, transcode: 10 * 60_000, poster: 60_0
 const STDOUT_CAP = 4 * 1024 * 1024;
 const STDERR_TAIL = 8 * 1024;
 
-/** Only paths we generated reach argv: absolute, plain characters, no `..`, nothing an option parser could take. */
-const SAFE_PATH = /^\/[A-Za-z0-9._\-/]+$/;
+/**
+ * Only paths of ours reach argv: absolute (so no option parser takes one for an option), no `.` or `..`
+ * segment, no control character. Spaces and letters of any script are fine: the data directory is wherever
+ * staff put it ("/home/farida/Кампания 2026/data"), argv goes to ffmpeg without a shell, and every path is
+ * given to ffmpeg as `file:<path>` under a file-only protocol allow-list, so a `concat:` or `http:` inside a
+ * name is only part of a file name.
+ */
+const CONTROL = /[\u0000-\u001f\u007f]/;
 export function assertSafePath(p: string): void {
-  if (!SAFE_PATH.test(p) || p.split('/').some((seg) => seg === '.' || seg === '..') || p.endsWith('/')) {
+  if (!p.startsWith('/') || CONTROL.test(p) || p.split('/').some((seg) => seg === '.' || seg === '..') || p.endsWith('/')) {
     throw new MediaError('FAILED', 'refusing a path that is not one of ours', { detail: JSON.stringify(p), retryable: false });
   }
 }

@@ -284,14 +284,30 @@ describe('running ffmpeg safely', () => {
     expect(partFiles()).toEqual([]);
   });
 
+  it('works in a data directory named with spaces, Cyrillic and what looks like ffmpeg syntax', async () => {
+    const dir = path.join(out, 'Кампания 2026', 'concat:a.mp4|b.mp4 -i http:x');
+    fs.mkdirSync(dir, { recursive: true });
+    const input = path.join(dir, 'видео 1.mp4');
+    fs.copyFileSync(videos.path('ok10.mp4'), input);
+    const info = await media.probe(input);
+    const plan = judgeVideo(info, defaultVideoLimits);
+    if (!plan.ok) throw new Error(plan.reason);
+    const r = await media.transcode(input, path.join(dir, 'video.mp4'), plan.plan);
+    await media.poster(path.join(dir, 'video.mp4'), path.join(dir, 'poster.jpg'), 1);
+    expect(r.info.durationSeconds).toBeGreaterThan(9);
+    expect(fs.readdirSync(dir).sort()).toEqual(['poster.jpg', 'video.mp4', 'видео 1.mp4']);
+    expect(fs.statSync(path.join(dir, 'poster.jpg')).size).toBeGreaterThan(1000);
+    expect(fs.existsSync(path.join(out, 'Кампания 2026', 'concat:a.mp4|b.mp4 -i http:x', 'http:x'))).toBe(false);
+  });
+
   it.each([
     'relative/video.mp4',
-    '/tmp/-i http:x',
-    '/tmp/a b.mp4',
+    '-i',
     '/tmp/x/../../etc/passwd',
-    '/tmp/concat:a.mp4|b.mp4',
-    '/tmp/видео.mp4',
+    '/tmp/./a.mp4',
     '/tmp/a.mp4\n-y',
+    '/tmp/a\u0000b.mp4',
+    '/tmp/dir/',
   ])('refuses a path that is not one of ours: %j', async (p) => {
     await expect(media.probe(p)).rejects.toMatchObject({ code: 'FAILED', retryable: false });
     const plan = judgeVideo(await media.probe(videos.path('ok10.mp4')), defaultVideoLimits);
