@@ -36,7 +36,8 @@ import {
   type VideoInfo,
 } from '../core/video-policy.ts';
 
-export type MediaErrorCode = 'NOT_MEDIA' | 'TRUNCATED' | 'TIMEOUT' | 'FAILED';
+/** UNAVAILABLE: ffmpeg itself is missing (not installed, or a configured path that is wrong): no fault of the file. */
+export type MediaErrorCode = 'NOT_MEDIA' | 'TRUNCATED' | 'TIMEOUT' | 'FAILED' | 'UNAVAILABLE';
 
 export class MediaError extends Error {
   readonly code: MediaErrorCode;
@@ -51,7 +52,7 @@ export class MediaError extends Error {
     this.name = 'MediaError';
     this.code = code;
     this.reason = reason;
-    this.retryable = opts.retryable ?? (code === 'TIMEOUT' || code === 'FAILED');
+    this.retryable = opts.retryable ?? (code === 'TIMEOUT' || code === 'FAILED' || code === 'UNAVAILABLE');
     this.stderr = opts.stderr ?? '';
   }
 }
@@ -263,9 +264,8 @@ async function findBinary(name: 'ffmpeg' | 'ffprobe', configured: string | undef
   } catch {
     // not installed
   }
-  throw new MediaError('FAILED', `${name} not found`, {
+  throw new MediaError('UNAVAILABLE', `${name} not found`, {
     detail: `set ${name.toUpperCase()}_PATH, install ffmpeg, or install ${pkg}`,
-    retryable: false,
   });
 }
 
@@ -478,12 +478,21 @@ function failure(r: RunResult, what: string): MediaError {
       return new MediaError('TIMEOUT', 'the file took too long to process', { detail: `${what} killed at its timeout`, stderr });
     case 'aborted':
       return new MediaError('FAILED', 'stopped', { detail: `${what} aborted`, stderr });
-    case 'spawn_error':
+    case 'spawn_error': {
+      const code = (r.error as NodeJS.ErrnoException | undefined)?.code;
+      // Not there, or not executable: ffmpeg is missing, which no retry of this file can change.
+      if (code === 'ENOENT' || code === 'EACCES')
+        return new MediaError('UNAVAILABLE', 'could not start ffmpeg', { detail: r.error?.message, cause: r.error });
       return new MediaError('FAILED', 'could not start ffmpeg', { detail: r.error?.message, cause: r.error });
+    }
     case 'not_our_argv':
       return new MediaError('FAILED', 'refusing a command line that is not ours', { detail: `${what}: fluent-ffmpeg changed the argv`, retryable: false });
     case 'too_much_output':
       return new MediaError('NOT_MEDIA', 'not a video', { detail: `${what}: ffprobe printed too much`, retryable: false });
+  }
+  // Our wrappers (setpriv, setsid) could not exec the binary: it is missing or not executable.
+  if ((r.code === 127 || r.code === 126) && /(?:setpriv|setsid): failed to execute/.test(stderr)) {
+    return new MediaError('UNAVAILABLE', 'could not start ffmpeg', { detail: last, stderr });
   }
   // What ffmpeg says about a file it cannot or may not read: properties of the file, not worth a retry.
   if (/moov atom not found|partial file|Truncating packet|error reading header/i.test(stderr)) {

@@ -160,6 +160,25 @@ export async function markAttemptFailed(
   return r.length === 1;
 }
 
+/**
+ * Gives a job back for later without counting the attempt it used: ffmpeg is not there to run it (not
+ * installed, or its configured path is wrong). It waits `delayMs`, with the reason as its last error.
+ */
+export async function postpone(q: Queryable, id: number, worker: string, delayMs: number, error: string): Promise<boolean> {
+  const r = await q
+    .update(mediaJobs)
+    .set({
+      ...unlocked,
+      state: 'queued',
+      attempts: sql`greatest(${mediaJobs.attempts} - 1, 0)`,
+      lastError: error,
+      runAfter: sql`now() + make_interval(secs => ${delayMs / 1000})`,
+    })
+    .where(ours(id, worker))
+    .returning({ id: mediaJobs.id });
+  return r.length === 1;
+}
+
 /** Gives a job back untouched (shutdown stopped it): the attempt it used is not counted. */
 export async function release(q: Queryable, id: number, worker: string): Promise<boolean> {
   const r = await q

@@ -108,7 +108,7 @@ export async function runDaemon(app: App, signal: AbortSignal): Promise<void> {
   const mediaDeps = mediaDepsOf(app);
   app.media.version().then(
     (v) => log.info({ ffmpeg: v.ffmpeg, ffprobe: v.ffprobe, source: v.source }, 'ffmpeg found'),
-    (err) => log.error({ err: errorMessage(err) }, 'ffmpeg not found: video jobs will fail until it is installed'),
+    (err) => log.error({ err: errorMessage(err) }, 'ffmpeg not found: video jobs wait until it is installed'),
   );
   const mediaLoop = runLoop({
     name: 'media',

@@ -23,6 +23,7 @@ import {
   markReady,
   markRejected,
   nextDue,
+  postpone,
   recoverExpired,
   release,
   renewLease,
@@ -69,9 +70,13 @@ export function mediaDepsOf(app: App): MediaDeps {
   };
 }
 
-export type JobOutcome = 'ready' | 'rejected' | 'retry' | 'failed' | 'released' | 'lost';
+/** `waiting`: given back, attempt not counted, until ffmpeg is there (see WAIT_FOR_FFMPEG_MS). */
+export type JobOutcome = 'ready' | 'rejected' | 'retry' | 'failed' | 'released' | 'lost' | 'waiting';
 export type MediaCounts = Record<JobOutcome, number> & { recovered: number };
-const emptyCounts = (): MediaCounts => ({ ready: 0, rejected: 0, retry: 0, failed: 0, released: 0, lost: 0, recovered: 0 });
+const emptyCounts = (): MediaCounts => ({ ready: 0, rejected: 0, retry: 0, failed: 0, released: 0, lost: 0, waiting: 0, recovered: 0 });
+
+/** How long a job waits when ffmpeg is missing before it looks again (staff may install it meanwhile). */
+export const WAIT_FOR_FFMPEG_MS = 5 * 60_000;
 
 /** The retry schedule: a few seconds, doubling, at most ten minutes. */
 export const retryDelayMs = (attempts: number) => backoffMs(attempts, 5_000, 10 * 60_000);
@@ -207,6 +212,13 @@ export async function processJob(deps: MediaDeps, job: MediaJob, signal: AbortSi
 async function failed(deps: MediaDeps, job: MediaJob, err: unknown): Promise<JobOutcome> {
   const { db, log } = deps;
   const me = err instanceof MediaError ? err : null;
+  if (me?.code === 'UNAVAILABLE') {
+    // ffmpeg is missing: not the video's fault, and no attempt of its is spent; `intake doctor` says so.
+    removeOutputs(deps, job.itemId);
+    const done = await postpone(db.orm, job.id, deps.worker, WAIT_FOR_FFMPEG_MS, `waiting for ffmpeg: ${errorMessage(err)}`);
+    log.warn({ job: job.id, item: job.itemId, err: errorMessage(err), retryInMs: WAIT_FOR_FFMPEG_MS }, 'media job waits for ffmpeg');
+    return done ? 'waiting' : 'lost';
+  }
   if (me && (me.code === 'NOT_MEDIA' || me.code === 'TRUNCATED')) {
     removeOutputs(deps, job.itemId);
     const done = await markRejected(db.orm, job.id, deps.worker, { reason: me.reason });
@@ -239,12 +251,16 @@ export async function runDueJobs(deps: MediaDeps, signal: AbortSignal): Promise<
   return counts;
 }
 
-/** `intake run --once`: every queued job to its end, waiting out retry delays. */
+/**
+ * `intake run --once`: every queued job to its end, waiting out retry delays; but not for ffmpeg to appear:
+ * jobs that wait for it stay queued for the next run or the daemon.
+ */
 export async function drainMedia(deps: MediaDeps, signal: AbortSignal): Promise<MediaCounts> {
   const total = emptyCounts();
   while (!signal.aborted) {
     const c = await runDueJobs(deps, signal);
     for (const k of Object.keys(total) as Array<keyof MediaCounts>) total[k] += c[k];
+    if (c.waiting) break;
     const next = await nextDue(deps.db.orm);
     if (!next) break;
     await abortableDelay(Math.max(100, next.getTime() - Date.now()), signal);

@@ -360,6 +360,6 @@ describe('version and binaries', () => {
   });
 
   it('a configured path that does not exist fails, it does not fall back silently', async () => {
-    await expect(makeMediaTool({ ffmpegPath: '/nonexistent/ffmpeg' }).version()).rejects.toMatchObject({ code: 'FAILED' });
+    await expect(makeMediaTool({ ffmpegPath: '/nonexistent/ffmpeg' }).version()).rejects.toMatchObject({ code: 'UNAVAILABLE' });
   });
 });

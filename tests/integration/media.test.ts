@@ -14,9 +14,9 @@ import { CANARY, testVideos, topBoxes, videoMail, type TestVideos, type VideoNam
 import { importPaths } from '../../src/pipeline/import.ts';
 import { attachments, items, mediaJobs, messages } from '../../src/db/schema.ts';
 import { claimJob, enqueueMissing, getJob, jobsOfItems, type MediaJob } from '../../src/db/media.ts';
-import { drainMedia, mediaDepsOf, processJob, runDueJobs, type MediaDeps } from '../../src/pipeline/media.ts';
+import { drainMedia, mediaDepsOf, processJob, runDueJobs, WAIT_FOR_FFMPEG_MS, type MediaDeps } from '../../src/pipeline/media.ts';
 import { understandOne } from '../../src/pipeline/understand.ts';
-import type { MediaTool } from '../../src/adapters/ffmpeg.ts';
+import { makeMediaTool, type MediaTool } from '../../src/adapters/ffmpeg.ts';
 
 const TYPES: Record<string, string> = { mp4: 'video/mp4', mov: 'video/quicktime', '3gp': 'video/3gpp', webm: 'video/webm' };
 
@@ -229,6 +229,24 @@ describe.each(backends)('media jobs on %s', (backend) => {
       reason: 'could not be processed after 3 attempts (the file took too long to process)',
       lastError: expect.stringMatching(/timeout/),
     });
+  });
+
+  it('with ffmpeg missing, a job waits for it without spending attempts, and runs once it is there', async () => {
+    const itemId = await mailClip('ok10.mp4', 'no-ffmpeg');
+    const missing = { ...deps, media: makeMediaTool({ ffmpegPath: '/nonexistent/ffmpeg', ffprobePath: '/nonexistent/ffprobe' }) };
+    for (let pass = 0; pass < 4; pass++) {
+      // run --once does not sit waiting for ffmpeg to be installed: it stops and leaves the job queued
+      const c = await drainMedia(missing, new AbortController().signal);
+      expect(c).toMatchObject({ waiting: 1, failed: 0, retry: 0 });
+      const j = await job(itemId);
+      expect(j).toMatchObject({ state: 'queued', attempts: 0, lastError: expect.stringMatching(/^waiting for ffmpeg: /) });
+      const [{ wait }] = (await app.db.orm.execute<{ wait: number }>(sql`select extract(epoch from run_after - now())::float as wait from media_jobs where id = ${j.id}`)).rows;
+      expect(wait).toBeGreaterThan(WAIT_FOR_FFMPEG_MS / 1000 - 30);
+      await app.db.orm.update(mediaJobs).set({ runAfter: sql`now()` }).where(eq(mediaJobs.id, j.id));
+    }
+    // ffmpeg installed: the same job goes through, on its first counted attempt
+    expect(await drainMedia(deps, new AbortController().signal)).toMatchObject({ ready: 1, waiting: 0 });
+    expect(await job(itemId)).toMatchObject({ state: 'ready', attempts: 1 });
   });
 
   it('a worker whose lease was taken over changes nothing', async () => {
