@@ -10,6 +10,8 @@ export interface Received {
   rcptDsn: Array<unknown>;
   data: string;
   user?: string;
+  /** The name the client gave in EHLO/HELO. */
+  helo: string;
 }
 
 export type Behaviour =
@@ -96,6 +98,7 @@ export async function startSmtpSink(o: { auth?: boolean } = {}): Promise<SmtpSin
           rcptDsn: session.envelope.rcptTo.map((r) => (r as { dsn?: unknown }).dsn ?? null),
           data: Buffer.concat(chunks).toString('utf8'),
           user: session.user as string | undefined,
+          helo: session.hostNameAppearsAs,
         });
         cb(null, 'Queued as test');
       });

@@ -1,6 +1,7 @@
 // The sender against a real SMTP peer (smtp-server in-process) and against the .eml file transport: envelope
 // and headers as they arrive, retries on 4xx, no retry on 5xx, a drop after the final dot left `uncertain` and
 // never resent, a refused login pausing sending, crash recovery. Time is an injected clock moved by the tests.
+import os from 'node:os';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -85,6 +86,9 @@ describe.each(backends)('outbox over SMTP on %s', (backend) => {
     expect(h.has('cc')).toBe(false);
     expect(h.has('bcc')).toBe(false);
     expect(h.has('x-mailer')).toBe(false);
+    // The EHLO name is the campaign's mail domain, never this machine's host name (RELIABILITY H11).
+    expect(r.helo).toBe('notorture.example.org');
+    expect(r.helo).not.toBe(os.hostname());
     const sent = await row(app, id);
     expect(h.get('message-id')).toEqual([sent.rfcMessageId]);
     expect(sent.rfcMessageId).toMatch(/^<[0-9a-f-]{36}@notorture\.example\.org>$/);
