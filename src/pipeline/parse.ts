@@ -14,7 +14,7 @@ import { eachLimited } from '../runtime/each-limited.ts';
 export type ParseOutcome = 'parsed' | 'quarantined' | 'retry';
 
 /** Parsed messages saved per transaction, and how many parses the worker holds at once. */
-const CHUNK = 32;
+const CHUNK = 64;
 const IN_FLIGHT = 8;
 /** Larger messages are parsed alone: their streams hold more memory. */
 const SOLO_BYTES = 4 * 1024 * 1024;

@@ -114,7 +114,7 @@ async function understandMany(deps: IngestDeps, ids: number[]): Promise<void> {
 }
 
 /** Messages understood per transaction. */
-const UNDERSTAND_CHUNK = 50;
+const UNDERSTAND_CHUNK = 100;
 
 export async function understandPending(deps: IngestDeps, opts: { signal?: AbortSignal } = {}) {
   let n = 0;
