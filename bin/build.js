@@ -3,12 +3,13 @@
 // half the time and with ~45 MB less memory than through tsx, which matters most to the daemon and to the
 // import of a large message. A checkout still needs no build step: the first command builds it (~0.1 s).
 //
-// The stamp beside the bundle records the sources it was built from (count and newest mtime), so a file
-// edited, added or removed under src/ leads to a rebuild. Two processes building at once each write their
+// The stamp beside the bundle records the sources it was built from (a hash of each file's path, size and
+// mtime), so a file edited, added, removed or renamed under src/ leads to a rebuild. Two processes building at once each write their
 // own temporary files and rename them into place: the last one wins, and both are identical.
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { createHash } from 'node:crypto';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -17,15 +18,16 @@ export function bundleOf(root = ROOT) {
   return path.join(root, 'dist', 'cli.js');
 }
 
+/** Every source file's path, size and mtime, hashed: any edit, addition, removal or rename changes it. */
 function sourcesStamp(SRC) {
-  let count = 0;
-  let newest = 0;
+  const lines = [];
   for (const e of fs.readdirSync(SRC, { recursive: true, withFileTypes: true })) {
     if (!e.isFile()) continue;
-    count++;
-    newest = Math.max(newest, fs.statSync(path.join(e.parentPath ?? e.path, e.name)).mtimeMs);
+    const file = path.join(e.parentPath ?? e.path, e.name);
+    const st = fs.statSync(file);
+    lines.push(`${path.relative(SRC, file)} ${st.size} ${st.mtimeMs}`);
   }
-  return `${count} ${newest}`;
+  return createHash('sha256').update(lines.sort().join('\n')).digest('hex');
 }
 
 function current(STAMP, BUNDLE, stamp) {

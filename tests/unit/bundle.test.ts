@@ -60,6 +60,14 @@ describe('the CLI bundle', () => {
     fs.rmSync(path.join(root, 'src/extra.ts'));
     await ensureBuilt(root);
     expect(fs.readFileSync(path.join(root, 'dist/cli.stamp'), 'utf8')).toBe(before);
+
+    // an edit that keeps an older mtime than the newest file's (a copy with preserved times) still counts
+    const part = path.join(root, 'src/part.ts');
+    const old = fs.statSync(part).mtime;
+    fs.writeFileSync(part, "export const part = 'three, and longer';\n");
+    fs.utimesSync(part, old, old);
+    await ensureBuilt(root);
+    expect((await load(root)).value).toBe('three, and longer');
   });
 
   it('reports a source that does not compile, and keeps no half-built files', async () => {
