@@ -80,11 +80,15 @@ async function parseMany(deps: IngestDeps, msgs: Pending[]): Promise<ParseOutcom
   const attempts = await countParseAttempts(db.orm, msgs.map((m) => m.id));
   const outcomes: ParseOutcome[] = new Array(msgs.length);
   let ready: Array<{ i: number; id: number; parsed: ParsedMessage }> = [];
+  // Saves run one after another while later parses go on. An error (the database gone) is kept, not left
+  // as a rejection nobody awaits yet, and thrown once every parse and save has ended.
   let saving: Promise<void> = Promise.resolve();
+  let saveError: { err: unknown } | null = null;
   const flush = () => {
     const group = ready;
     ready = [];
-    if (group.length) saving = saving.then(() => saveGroup(deps, group, attempts, outcomes));
+    if (group.length)
+      saving = saving.then(() => saveGroup(deps, group, attempts, outcomes)).catch((err) => void (saveError ??= { err }));
     return saving;
   };
   await eachLimited(msgs, IN_FLIGHT, async (m, i) => {
@@ -104,6 +108,7 @@ async function parseMany(deps: IngestDeps, msgs: Pending[]): Promise<ParseOutcom
     if (ready.length >= CHUNK) void flush();
   });
   await flush();
+  if (saveError) throw (saveError as { err: unknown }).err;
   return outcomes;
 }
 

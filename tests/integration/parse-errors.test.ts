@@ -1,0 +1,51 @@
+// The parse stage when the database refuses every write: the error comes out of parsePending once every parse
+// and save has ended, never as a rejection that nobody awaits (which would end the process), and the messages
+// stay `stored` for the next pass.
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sql } from 'drizzle-orm';
+import { backends } from '../helpers/db.ts';
+import { eml, makeTestApp, tempDir, type TestApp } from '../helpers/app.ts';
+import { ingestMessage } from '../../src/pipeline/ingest.ts';
+import { parsePending } from '../../src/pipeline/parse.ts';
+import { messages } from '../../src/db/schema.ts';
+
+describe.each(backends)('parse with a database that refuses the writes, on %s', (backend) => {
+  let app: TestApp;
+  let dir: string;
+  beforeAll(async () => {
+    app = await makeTestApp(backend);
+    dir = tempDir('intake-parse-err-');
+  });
+  afterAll(async () => {
+    await app?.cleanup();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('rejects once, after all saves, with no unhandled rejection; the messages stay stored', async () => {
+    for (let i = 0; i < 150; i++) {
+      const f = path.join(dir, `${i}.eml`);
+      fs.writeFileSync(f, eml({ subject: `m${i}`, body: `message ${i}\r\n` }));
+      await ingestMessage(app.deps, { source: f, origin: f }, { file: f, start: 0, end: fs.statSync(f).size });
+    }
+    // Every parse result and every record of a parse error is refused, as by a database gone read-only.
+    await app.db.orm.execute(sql`alter table messages add constraint refuse_parse check (status <> 'parsed' and parse_error is null) not valid`);
+    const unhandled: unknown[] = [];
+    const onUnhandled = (r: unknown) => unhandled.push(r);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      await expect(parsePending(app.deps)).rejects.toThrow(/Failed query: update "messages"/);
+      await new Promise((r) => setTimeout(r, 100));
+      expect(unhandled).toEqual([]);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+      await app.db.orm.execute(sql`alter table messages drop constraint refuse_parse`);
+    }
+    const rows = await app.db.orm.select({ status: messages.status }).from(messages);
+    expect(rows).toHaveLength(150);
+    expect(rows.every((r) => r.status === 'stored')).toBe(true);
+    // With the database writable again, the next pass parses them all.
+    expect(await parsePending(app.deps)).toMatchObject({ parsed: 150, quarantined: 0 });
+  });
+});
