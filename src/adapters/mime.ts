@@ -68,8 +68,6 @@ function headerEnd(view: Buffer): number | null {
   return ends.length ? Math.min(...ends) : null;
 }
 
-let mailparser: typeof import('mailparser') | undefined;
-
 /** Messages up to this size are read in one call and parsed from memory; larger ones are streamed. */
 const WHOLE_FILE_BYTES = 1024 * 1024;
 
@@ -142,6 +140,9 @@ function listOfIds(v: unknown): string[] {
     .slice(0, 100)
     .map((x) => sanitizeText(x.slice(1, -1), 998));
 }
+
+/** mailparser's module, imported on the first parse (see parseMessageFile). */
+let mailparser: typeof import('mailparser') | undefined;
 
 /**
  * Parses one stored raw message. Attachments go to <attachmentsDir>/<partIndex>.bin (tmp name, then rename),

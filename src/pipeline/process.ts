@@ -40,7 +40,7 @@ export async function processAlongside<T>(
     const c = await parsePending(deps, opts);
     total.parsed += c.parsed;
     total.quarantined += c.quarantined;
-    total.retry += c.retry;
+    total.retry = c.retry; // still to retry after the latest pass: a message failing every pass counts once
     return c.parsed + c.quarantined; // a retry is for a later pass, not this one
   }, () => drained).finally(() => {
     parsedAll = true;
