@@ -236,7 +236,11 @@ function wordBefore(text: string, index: number): { word: string | null; char: s
 const LEADING_DIGITS = new RegExp(String.raw`^(\d{1,3})(?!\d)(${DIGIT_ORD})?${B1}`, 'iu');
 const STORY_THEN_NUMBER = new RegExp(`${B0}${STORY_WORD}(?![\\p{L}\\p{M}_])`, 'giu');
 const LEADING_MARK = new RegExp(`^${NUM_MARK}`, 'iu');
-const ORDINAL_THEN_STORY = new RegExp(String.raw`${B0}(\d{1,2}${DIGIT_ORD}|[\p{L}\p{M}]+)\s+${STORY_WORD}${B1}`, 'giu');
+/** The token right before a story word ("8-я", "восьмая", "8th"), to be checked as an ordinal. */
+const TOKEN_BEFORE = new RegExp(String.raw`(\d{1,2}${DIGIT_ORD}|[\p{L}\p{M}]+)\s+$`, 'iu');
+const WORD_CHAR = /[\p{L}\p{M}\p{N}_]/u;
+/** Any story word, no boundaries: a text without one needs no story-word scan. */
+const STORY_WORD_ANY = new RegExp(STORY_WORD, 'iu');
 const DIGITS_ORDINAL = new RegExp(`^(\\d{1,2})${DIGIT_ORD}$`, 'iu');
 const WHOLE_STORY_WORD = new RegExp(`^${STORY_WORD}$`, 'iu');
 
@@ -256,8 +260,10 @@ function leadingNumber(s: string): { n: number; len: number; kind: 'digits' | 'c
 /** Explicit story numbers in one text (subject or body), with the words that carry them. */
 function findNumbers(text: string, nameTokenKeys: (key: string) => boolean): NumberHit[] {
   const hits: NumberHit[] = [];
+  // Most texts hold no story word at all: one quick test spares both scans that need one.
+  const storyWords = STORY_WORD_ANY.test(text) ? [...text.matchAll(STORY_THEN_NUMBER)] : [];
   // "story 8", "история № 8", "истории 3 и 8", "қиссаи 8", "қиссаи ҳаштум", "story eight"
-  for (const m of text.matchAll(STORY_THEN_NUMBER)) {
+  for (const m of storyWords) {
     // A window after the word: a story number follows within a few characters (and a long text stays linear).
     const pos = m.index! + m[0].length;
     const win = text.slice(pos, pos + WINDOW);
@@ -292,9 +298,13 @@ function findNumbers(text: string, nameTokenKeys: (key: string) => boolean): Num
       for (const n of numbers) hits.push({ n, text: text.slice(m.index!, end) });
     }
   }
-  // "8-я история", "8th story", "восьмая история", "ҳаштумин қисса"
-  for (const m of text.matchAll(ORDINAL_THEN_STORY)) {
-    const token = m[1];
+  // "8-я история", "8th story", "восьмая история", "ҳаштумин қисса": the word before each story word
+  for (const m of storyWords) {
+    if (/\p{N}/u.test(text[m.index! + m[0].length] ?? '')) continue; // "story8" is not "8th story"
+    const before = text.slice(Math.max(0, m.index! - WINDOW), m.index!);
+    const t = TOKEN_BEFORE.exec(before);
+    if (!t || WORD_CHAR.test(text[m.index! - t[0].length - 1] ?? '')) continue;
+    const token = t[1];
     let n: number | null = null;
     const d = DIGITS_ORDINAL.exec(token);
     if (d) n = Number(d[1]);
@@ -302,7 +312,7 @@ function findNumbers(text: string, nameTokenKeys: (key: string) => boolean): Num
       const w = numberWord(token);
       if (w && w.kind === 'ordinal') n = w.n;
     }
-    if (n !== null) hits.push({ n, text: m[0] });
+    if (n !== null) hits.push({ n, text: text.slice(m.index! - t[0].length, m.index! + m[0].length) });
   }
   // bare "#8", "№ 8", "No. 8": only after nothing or a preposition, never "my #1 fan" or "школа №8"
   const bare = /(?<![&\w#])(#|№|No\.)\s?(\d{1,2})(?!\d)(?![\p{L}\p{M}_])/giu;
@@ -416,6 +426,8 @@ type Quality = 'exact' | 'fuzzy';
 interface NameForm {
   key: string;
   part: Part;
+  /** The key and the stems it may be written with, each with the endings that may follow it. */
+  stems: Array<[string, Set<string>]>;
 }
 
 interface StoryNames {
@@ -441,7 +453,7 @@ function storyNames(s: StoryView): StoryNames | null {
   const add = (word: string, part: Part) => {
     const key = nameKey(word);
     if (key.length < 3) return;
-    if (!forms.has(key)) forms.set(key, { key, part });
+    if (!forms.has(key)) forms.set(key, { key, part, stems: stemsOf(key, part) });
   };
   const addFull = (text: string) => {
     let w = nameWords(text.replace(/\([^)]*\)/g, ' '));
@@ -463,12 +475,16 @@ function storyNames(s: StoryView): StoryNames | null {
   return { story: s.number, forms: [...forms.values()], fulls };
 }
 
-function matchForm(tokenKey: string, form: NameForm): Quality | null {
-  const suffixes = form.part === 'surname' ? SURNAME_SUFFIXES : GIVEN_SUFFIXES;
-  const stems: Array<[string, Set<string>]> = [[form.key, suffixes]];
-  if (form.key.endsWith('a')) stems.push([form.key.slice(0, -1), new Set(FEM_STEM_ENDINGS)]);
+function stemsOf(key: string, part: Part): NameForm['stems'] {
+  const stems: NameForm['stems'] = [[key, part === 'surname' ? SURNAME_SUFFIXES : GIVEN_SUFFIXES]];
+  if (key.endsWith('a')) stems.push([key.slice(0, -1), new Set(FEM_STEM_ENDINGS)]);
   // Хуршед + джон is written Хуршеджон, Khurshedjon: the key's "dj" became "j".
-  if (form.key.endsWith('d')) stems.push([form.key.slice(0, -1), JON_SUFFIXES]);
+  if (key.endsWith('d')) stems.push([key.slice(0, -1), JON_SUFFIXES]);
+  return stems;
+}
+
+function matchForm(tokenKey: string, form: NameForm): Quality | null {
+  const { stems } = form;
   for (const [stem, sfx] of stems)
     if (tokenKey.startsWith(stem) && sfx.has(tokenKey.slice(stem.length))) return 'exact';
   // One typo (a letter left out, doubled, swapped or wrong) in a name of 7 letters or more, same first letter.
@@ -518,32 +534,26 @@ interface NameScan {
 }
 
 const SELF_INTRO = /(?:my name is|i am called|меня зовут|зовут меня|номи ман|номам)\s*[,:]?\s*$/i;
+const SELF_INTRO_ANYWHERE = /my name is|i am called|меня зовут|зовут меня|номи ман|номам/i;
 
-function scanNames(text: string, names: StoryNames[], opts: { exclude?: [number, number] | null }): NameScan {
+function scanNames(text: string, c: CompiledCampaign, opts: { exclude?: [number, number] | null }): NameScan {
+  const { names } = c;
   const lowercaseWriter = !/\p{Lu}/u.test(text);
+  const selfIntro = SELF_INTRO_ANYWHERE.test(text);
   const tokens = tokensOf(text).filter((t) => {
     if (opts.exclude && t.index >= opts.exclude[0] && t.index < opts.exclude[1]) return false;
+    if (!selfIntro) return true;
     const from = Math.max(0, t.index - 40);
     const lineStart = Math.max(from, text.lastIndexOf('\n', t.index - 1) + 1);
     return !SELF_INTRO.test(text.slice(lineStart, t.index));
   });
 
-  // For each token, every (story, part) it fits (once per distinct spelling).
-  const memo = new Map<string, Array<{ story: number; part: Part; quality: Quality }>>();
+  // For each token, every (story, part) it fits.
   const fits = tokens.map((t) => {
-    const memoKey = `${t.capitalized ? 'C' : 'c'}${t.key}`;
-    const known = memo.get(memoKey);
-    if (known) return known;
-    const out: Array<{ story: number; part: Part; quality: Quality }> = [];
-    for (const sn of names)
-      for (const f of sn.forms) {
-        const qlt = matchForm(t.key, f);
-        // A near-miss spelling counts only for a word written as a name (сафарам "my journey" is not Сафаров).
-        if (qlt === 'fuzzy' && !t.capitalized && !lowercaseWriter) continue;
-        if (qlt) out.push({ story: sn.story, part: f.part, quality: qlt });
-      }
-    memo.set(memoKey, out);
-    return out;
+    const all = fitsOf(c, t.key);
+    // A near-miss spelling counts only for a word written as a name (сафарам "my journey" is not Сафаров).
+    if (t.capitalized || lowercaseWriter || !all.some((f) => f.quality === 'fuzzy')) return all;
+    return all.filter((f) => f.quality !== 'fuzzy');
   });
 
   const evidence = new Map<number, NameEvidence>();
@@ -615,10 +625,31 @@ const escapeRe = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 // ---------------------------------------------------------------------------------------------------------
 
+type Fit = { story: number; part: Part; quality: Quality };
+
 interface CompiledCampaign {
   numbers: Set<number>;
   names: StoryNames[];
   tagRe: RegExp;
+  /** Name key -> every (story, part) it fits: the same words recur from message to message. */
+  fits: Map<string, Fit[]>;
+}
+
+const FIT_CACHE_SIZE = 20_000;
+
+function fitsOf(c: CompiledCampaign, key: string): Fit[] {
+  let out = c.fits.get(key);
+  if (out === undefined) {
+    out = [];
+    for (const sn of c.names)
+      for (const f of sn.forms) {
+        const quality = matchForm(key, f);
+        if (quality) out.push({ story: sn.story, part: f.part, quality });
+      }
+    if (c.fits.size >= FIT_CACHE_SIZE) c.fits.clear();
+    c.fits.set(key, out);
+  }
+  return out;
 }
 
 /** What linking derives from a campaign (name forms, the hashtag pattern), built once per campaign object. */
@@ -631,6 +662,7 @@ function compiled(campaign: CampaignView): CompiledCampaign {
       numbers: new Set(campaign.stories.map((s) => s.number)),
       names: campaign.stories.map(storyNames).filter((x): x is StoryNames => x !== null),
       tagRe: new RegExp(`${escapeRe(campaign.hashtag)}(?:[-_]?(\\d{1,2}))?(?![\\p{L}\\p{M}\\p{N}_])`, 'giu'),
+      fits: new Map(),
     };
     compiledCampaigns.set(campaign, c);
   }
@@ -640,7 +672,8 @@ function compiled(campaign: CampaignView): CompiledCampaign {
 /** Which story a submission is about, or triage (story null) when that is not clear. */
 export function linkStory(input: LinkInput, campaign: CampaignView): LinkResult {
   const stories = campaign.stories;
-  const { numbers, names, tagRe } = compiled(campaign);
+  const c = compiled(campaign);
+  const { numbers, tagRe } = c;
   const notes: string[] = [];
   const signals: Signal[] = [];
   const subject = (input.subject ?? '').slice(0, 2000);
@@ -650,10 +683,7 @@ export function linkStory(input: LinkInput, campaign: CampaignView): LinkResult 
   signals.push(...addressSignals(input.recipients ?? [], campaign, numbers, notes));
   signals.push(...replySignals(input, stories));
 
-  const isNameWord = (w: string) => {
-    const k = nameKey(w);
-    return names.some((sn) => sn.forms.some((f) => matchForm(k, f) !== null));
-  };
+  const isNameWord = (w: string) => fitsOf(c, nameKey(w)).length > 0;
   for (const [where, text, conf] of [
     ['subject', subject, CONFIDENCE.numberSubject],
     ['body', body, CONFIDENCE.numberBody],
@@ -697,8 +727,8 @@ export function linkStory(input: LinkInput, campaign: CampaignView): LinkResult 
     }
   }
   const scans: Array<{ where: string; scan: NameScan; penalty: number }> = [];
-  scans.push({ where: 'subject', scan: scanNames(subject, names, {}), penalty: 0 });
-  const bodyScan = scanNames(body, names, { exclude });
+  scans.push({ where: 'subject', scan: scanNames(subject, c, {}), penalty: 0 });
+  const bodyScan = scanNames(body, c, { exclude });
   scans.push({ where: 'body', scan: bodyScan, penalty: 0 });
   const nameSignals = (list: typeof scans) =>
     list.flatMap(({ where, scan, penalty }) =>
@@ -713,7 +743,7 @@ export function linkStory(input: LinkInput, campaign: CampaignView): LinkResult 
   if (exclude && bareSignOff && !named.length && !signals.length) {
     // Nothing else points anywhere, and the last line is a bare name with no "Regards," or dash before it: it
     // may name the victim after all ("Светлая память\nХуршед Бобокалонов").
-    const full = scanNames(body, names, {});
+    const full = scanNames(body, c, {});
     if (full.evidence.size) {
       scans[1] = { where: 'body', scan: full, penalty: CONFIDENCE.signOffPenalty };
       named = nameSignals(scans);

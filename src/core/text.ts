@@ -252,10 +252,13 @@ export function splitReply(text: string): SplitText {
 // ---------------------------------------------------------------------------------------------------------
 // detectLanguage
 
+const CYRILLIC = /^\p{Script=Cyrillic}$/u;
+const codes = (letters: string) => new Set(Array.from(letters, (ch) => ch.charCodeAt(0)));
+
 /** Letters of the Tajik Cyrillic alphabet that Russian does not have. */
-const TG_LETTERS = /[ғӣқӯҳҷҒӢҚӮҲҶ]/g;
+const TG_LETTER_CODES = codes('ғӣқӯҳҷҒӢҚӮҲҶ');
 /** Letters of Russian that modern Tajik spelling does not use. */
-const RU_LETTERS = /[ыщцьЫЩЦЬ]/g;
+const RU_LETTER_CODES = codes('ыщцьЫЩЦЬ');
 
 const words = (s: string) => s.split(/\s+/).filter(Boolean);
 
@@ -306,14 +309,39 @@ const TG_LATIN_WORDS = new Set(
  * Cyrillic without them, English is Latin (Tajik written in Latin letters is recognised by its words).
  * null when the text is too short to tell (a name, an emoji, "ok").
  */
+/** Letters counted by script in one pass (called for every message: no array of matches). */
+function letterCounts(s: string): { cyr: number; lat: number; tg: number; ru: number } {
+  let cyr = 0;
+  let lat = 0;
+  let tg = 0;
+  let ru = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x80) {
+      const l = c | 0x20;
+      if (l >= 0x61 && l <= 0x7a) lat++;
+    } else if (c >= 0xc0 && c <= 0x24f) lat++;
+    else if (c >= 0x400 && c <= 0x52f) {
+      if (c === 0x485 || c === 0x486) continue; // combining marks of the Inherited script
+      cyr++;
+      if (TG_LETTER_CODES.has(c)) tg++;
+      else if (RU_LETTER_CODES.has(c)) ru++;
+    } else if (c > 0x52f) {
+      // the rest of Cyrillic (extensions, and astral ones as surrogate pairs) by the Unicode property
+      const cp = s.codePointAt(i)!;
+      if (cp > 0xffff) i++;
+      if (CYRILLIC.test(String.fromCodePoint(cp))) cyr++;
+    }
+  }
+  return { cyr, lat, tg, ru };
+}
+
 export function detectLanguage(text: string): Language | null {
-  const clean = (text ?? '')
-    .slice(0, 20_000)
-    .replace(/https?:\/\/\S+|www\.\S+/gi, ' ')
-    .replace(/[\w.+'-]{1,64}@[\w-]{1,63}(?:\.[\w-]{1,63})+/g, ' ')
-    .replace(/#[\p{L}\p{N}_]+/gu, ' ');
-  const cyr = (clean.match(/\p{Script=Cyrillic}/gu) ?? []).length;
-  const lat = (clean.match(/[A-Za-z\u00C0-\u024F]/g) ?? []).length;
+  let clean = (text ?? '').slice(0, 20_000);
+  if (/https?:\/\/|www\./i.test(clean)) clean = clean.replace(/https?:\/\/\S+|www\.\S+/gi, ' ');
+  if (clean.includes('@')) clean = clean.replace(/[\w.+'-]{1,64}@[\w-]{1,63}(?:\.[\w-]{1,63})+/g, ' ');
+  if (clean.includes('#')) clean = clean.replace(/#[\p{L}\p{N}_]+/gu, ' ');
+  const { cyr, lat, tg: tgLetters, ru: ruLetters } = letterCounts(clean);
   if (cyr + lat < 4) return null;
   const tokens = (clean.toLowerCase().match(/[\p{L}\p{M}]+(?:['’][\p{L}]+)?/gu) ?? []).map((t) => t.replace(/ё/g, 'е'));
 
@@ -329,8 +357,6 @@ export function detectLanguage(text: string): Language | null {
     return null;
   }
 
-  const tgLetters = (clean.match(TG_LETTERS) ?? []).length;
-  const ruLetters = (clean.match(RU_LETTERS) ?? []).length;
   let tgWords = 0;
   let ruWords = 0;
   for (const t of tokens) {
