@@ -2,6 +2,7 @@
 import { and, asc, eq, inArray, isNull, sql } from 'drizzle-orm';
 import { attachments, itemEvents, items, messages, type ItemKind, type ItemStatus } from './schema.ts';
 import type { Queryable } from './messages.ts';
+import { insertRows } from './bulk.ts';
 import type { MessageFacts } from '../core/facts.ts';
 
 export async function pendingUnderstanding(q: Queryable, limit: number, afterId = 0) {
@@ -102,17 +103,36 @@ export async function setClassifications(
     where m.id = r.id`);
 }
 
+/** An item's row with every column given (the shape insertRows needs). */
+function itemRow(messageId: number, i: NewItem) {
+  return {
+    messageId,
+    key: i.key,
+    kind: i.kind,
+    text: i.text ?? null,
+    quoted: i.quoted ?? null,
+    signature: i.signature ?? null,
+    language: i.language ?? null,
+    url: i.url ?? null,
+    attachmentId: i.attachmentId ?? null,
+    story: i.story,
+    linkMethod: i.linkMethod,
+    linkConfidence: i.linkConfidence,
+    linkReason: i.linkReason,
+    displayName: i.displayName ?? null,
+  };
+}
+
 /** insertItems for several messages in one statement; returns the new items with their ids. */
 export async function insertItemsOf<T extends NewItem>(
   q: Queryable,
   list: Array<{ messageId: number; item: T }>,
 ): Promise<Array<{ id: number; messageId: number; item: T }>> {
   if (!list.length) return [];
-  const rows = await q
-    .insert(items)
-    .values(list.map(({ messageId, item }) => ({ ...item, messageId })))
-    .onConflictDoNothing({ target: [items.messageId, items.key] })
-    .returning({ id: items.id, messageId: items.messageId, key: items.key });
+  const rows = await insertRows(q, items, list.map(({ messageId, item }) => itemRow(messageId, item)), {
+    onConflict: sql`ON CONFLICT (message_id, key) DO NOTHING`,
+    returning: { id: items.id, messageId: items.messageId, key: items.key },
+  });
   const byKey = new Map(list.map((x) => [`${x.messageId}\n${x.item.key}`, x.item]));
   return rows.map((r) => ({ id: r.id, messageId: r.messageId, item: byKey.get(`${r.messageId}\n${r.key}`)! }));
 }
@@ -134,7 +154,12 @@ export async function recordEvents(
   list: Array<{ itemId: number; actor: string; action: string; from?: unknown; to?: unknown; reason?: string | null; at?: Date }>,
 ) {
   if (!list.length) return;
-  await q.insert(itemEvents).values(list.map((e) => ({ ...e, from: e.from ?? null, to: e.to ?? null, reason: e.reason ?? null })));
+  const at = new Date();
+  await insertRows(
+    q,
+    itemEvents,
+    list.map((e) => ({ itemId: e.itemId, actor: e.actor, action: e.action, from: e.from ?? null, to: e.to ?? null, reason: e.reason ?? null, at: e.at ?? at })),
+  );
 }
 
 export async function recordEvent(

@@ -5,6 +5,7 @@
 import { and, asc, eq, inArray, sql } from 'drizzle-orm';
 import { attachments, mediaJobs, type MediaState } from './schema.ts';
 import type { Queryable } from './messages.ts';
+import { insertRows } from './bulk.ts';
 import type { VideoInfo } from '../core/video-policy.ts';
 
 export type MediaJob = typeof mediaJobs.$inferSelect;
@@ -12,10 +13,12 @@ export type MediaJob = typeof mediaJobs.$inferSelect;
 /** Creates the jobs of new video items (inside the transaction that creates the items); a replay adds nothing. */
 export async function enqueueVideos(q: Queryable, videos: Array<{ itemId: number; attachmentId: number | null }>): Promise<void> {
   if (!videos.length) return;
-  await q
-    .insert(mediaJobs)
-    .values(videos.map((v) => ({ itemId: v.itemId, attachmentId: v.attachmentId })))
-    .onConflictDoNothing({ target: mediaJobs.itemId });
+  await insertRows(
+    q,
+    mediaJobs,
+    videos.map((v) => ({ itemId: v.itemId, attachmentId: v.attachmentId })),
+    { onConflict: sql`ON CONFLICT (item_id) DO NOTHING` },
+  );
 }
 
 /** Jobs for any video item that has none (items made before this stage existed, or by another path). */

@@ -2,6 +2,7 @@
 import { and, asc, eq, inArray, sql } from 'drizzle-orm';
 import type { Orm } from './client.ts';
 import { attachments, messages } from './schema.ts';
+import { insertRows } from './bulk.ts';
 import type { ParsedMessage } from '../adapters/mime.ts';
 
 export type Tx = Parameters<Parameters<Orm['transaction']>[0]>[0];
@@ -47,11 +48,10 @@ export async function insertMessage(q: Queryable, m: NewMessage): Promise<{ id: 
  */
 export async function insertMessages(q: Queryable, list: NewMessage[]): Promise<Array<{ id: number; created: boolean }>> {
   if (!list.length) return [];
-  const rows = await q
-    .insert(messages)
-    .values(list.map(messageRow))
-    .onConflictDoNothing({ target: [messages.origin, messages.sha256] })
-    .returning({ id: messages.id, rawPath: messages.rawPath });
+  const rows = await insertRows(q, messages, list.map(messageRow), {
+    onConflict: sql`ON CONFLICT (origin, sha256) DO NOTHING`,
+    returning: { id: messages.id, rawPath: messages.rawPath },
+  });
   const created = new Map(rows.map((r) => [r.rawPath, r.id]));
   const missing = list.filter((m) => !created.has(m.rawPath));
   const existing = new Map<string, number>();
@@ -159,13 +159,9 @@ export async function saveParsed(q: Queryable, list: Array<{ id: number; parsed:
     })),
   );
   if (atts.length) {
-    await q
-      .insert(attachments)
-      .values(atts)
-      .onConflictDoUpdate({
-        target: [attachments.messageId, attachments.partIndex],
-        set: { size: sql`excluded.size`, sha256: sql`excluded.sha256`, truncated: sql`excluded.truncated` },
-      });
+    await insertRows(q, attachments, atts, {
+      onConflict: sql`ON CONFLICT (message_id, part_index) DO UPDATE SET size = excluded.size, sha256 = excluded.sha256, truncated = excluded.truncated`,
+    });
   }
 }
 

@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { and, asc, desc, eq, inArray, sql } from 'drizzle-orm';
 import { items, mediaJobs, messages, outbox, type OutboxKind, type OutboxState } from './schema.ts';
 import type { Queryable } from './messages.ts';
+import { insertRows } from './bulk.ts';
 
 export interface QueuedMail {
   /** Idempotency key: 'ack:<message id>', 'daily:<day>:<recipient>', ... A second call with the same key is a no-op. */
@@ -81,7 +82,7 @@ export async function queueMail(q: Queryable, m: QueuedMail): Promise<{ id: numb
  */
 export async function queueMails(q: Queryable, ms: QueuedMail[]): Promise<Set<string>> {
   if (!ms.length) return new Set();
-  const rows = await q.insert(outbox).values(ms.map(rowOf)).onConflictDoNothing({ target: outbox.key }).returning({ key: outbox.key });
+  const rows = await insertRows(q, outbox, ms.map(rowOf), { onConflict: sql`ON CONFLICT (key) DO NOTHING`, returning: { key: outbox.key } });
   return new Set(rows.map((r) => r.key));
 }
 
