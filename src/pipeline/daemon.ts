@@ -2,10 +2,10 @@
 // loop (parse what is stored), both runLoop-shaped so an error never ends the daemon.
 import type { App } from '../app.ts';
 import { recoverRaw } from './ingest.ts';
-import { processAlongside, processPending } from './process.ts';
+import { emptyProcessCounts, followChain, processPending, processStages } from './process.ts';
 import { abortableDelay, makeWakeup, runLoop } from '../runtime/loop.ts';
 import type { IngestCounts } from '../domain.ts';
-import { anyWork, drainMedia, mediaDepsOf, mediaIdleMs, runDueJobs, type MediaCounts } from './media.ts';
+import { anyWork, drainMedia, emptyMediaCounts, mediaDepsOf, mediaIdleMs, runDueJobs, type MediaCounts } from './media.ts';
 import { digestDepsOf, sendDueDigests } from './digest.ts';
 import { makeInboxLeader } from './leader.ts';
 import { ackDepsOf, ackPending, type AckCounts } from './ack.ts';
@@ -33,21 +33,63 @@ async function sendOnce(deps: OutboxDeps, signal: AbortSignal): Promise<SendCoun
   }
 }
 
-/** One full pass: recover, take every message now in the inbox, process it; then return. */
+/**
+ * One full pass: recover, take every message now in the inbox, process it; then return. The stages follow one
+ * another as the daemon's loops do: parsing, understanding, videos, acknowledgements and sending run while the
+ * inbox is still being read, each taking what the one before has finished. Digests come after all of it, and
+ * their mail goes out last.
+ */
 export async function runOnce(app: App, signal: AbortSignal): Promise<RunResult> {
   await recoverRaw(app.deps);
   const inbox = app.makeInbox();
   try {
-    const [counts, parse] = await processAlongside(app.deps, inbox.drain(signal), { signal });
-    const media = await drainMedia(mediaDepsOf(app), signal);
-    // After media, so each acknowledgement can say what became of the videos.
-    const acks = await ackPending(ackDepsOf(app), { signal });
-    // After media, so the digest shows this pass's video states; queued before the outbox is sent.
-    const digests = await sendDueDigests(digestDepsOf(app));
-    // Last: send what the outbox holds (acknowledgements and digests alike).
+    const parse = emptyProcessCounts();
+    const mediaDeps = mediaDepsOf(app);
+    const media = emptyMediaCounts();
+    const addMedia = (c: MediaCounts) => {
+      for (const k of Object.keys(media) as Array<keyof MediaCounts>) media[k] += c[k];
+      return anyWork(c) ? 1 : 0;
+    };
+    const ackDeps = ackDepsOf(app);
+    const acks: AckCounts = { queued: 0, suppressed: 0, waiting: 0 };
     const outboxDeps = outboxDepsOf(app);
     await recoverOutbox(outboxDeps);
-    const outbox = await sendOnce(outboxDeps, signal);
+    let outbox: SendCounts | null = { sent: 0, retry: 0, failed: 0, uncertain: 0, stale: 0 };
+    const send = async () => {
+      if (!outbox) return 0; // paused: the SMTP server refused our login
+      const c = await sendOnce(outboxDeps, signal);
+      if (!c) {
+        outbox = null;
+        return 0;
+      }
+      for (const k of Object.keys(outbox) as Array<keyof SendCounts>) outbox[k] += c[k];
+      return anySent(c) ? 1 : 0;
+    };
+    const counts = await followChain(
+      inbox.drain(signal),
+      [
+        ...processStages(app.deps, parse, { signal }),
+        // Every queued job to its end at the last, waiting out retry delays (drainMedia).
+        { pass: async () => addMedia(await runDueJobs(mediaDeps, signal)), last: async () => void addMedia(await drainMedia(mediaDeps, signal)) },
+        // A submission whose videos have not ended waits (ackPending counts it `waiting`): its last pass comes
+        // after the media stage has ended, so the reply says what became of each video.
+        {
+          pass: async () => {
+            const c = await ackPending(ackDeps, { signal });
+            acks.queued += c.queued;
+            acks.suppressed += c.suppressed;
+            acks.waiting = c.waiting; // still waiting after the latest pass
+            return c.queued + c.suppressed;
+          },
+        },
+        { pass: send },
+      ],
+      { signal },
+    );
+    // After media, so the digest shows this pass's video states; queued before the outbox is sent.
+    const digests = await sendDueDigests(digestDepsOf(app));
+    // Last: send what the outbox holds now (the digests).
+    await send();
     return { inbox: counts, parse, media, digests, acks, outbox };
   } finally {
     await inbox.close();

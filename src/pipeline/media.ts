@@ -73,7 +73,7 @@ export function mediaDepsOf(app: App): MediaDeps {
 /** `waiting`: given back, attempt not counted, until ffmpeg is there (see WAIT_FOR_FFMPEG_MS). */
 export type JobOutcome = 'ready' | 'rejected' | 'retry' | 'failed' | 'released' | 'lost' | 'waiting';
 export type MediaCounts = Record<JobOutcome, number> & { recovered: number };
-const emptyCounts = (): MediaCounts => ({ ready: 0, rejected: 0, retry: 0, failed: 0, released: 0, lost: 0, waiting: 0, recovered: 0 });
+export const emptyMediaCounts = (): MediaCounts => ({ ready: 0, rejected: 0, retry: 0, failed: 0, released: 0, lost: 0, waiting: 0, recovered: 0 });
 
 /** How long a job waits when ffmpeg is missing before it looks again (staff may install it meanwhile). */
 export const WAIT_FOR_FFMPEG_MS = 5 * 60_000;
@@ -238,7 +238,7 @@ async function failed(deps: MediaDeps, job: MediaJob, err: unknown): Promise<Job
 
 /** Runs due jobs, `concurrency` at a time, until none is due. */
 export async function runDueJobs(deps: MediaDeps, signal: AbortSignal): Promise<MediaCounts> {
-  const counts = emptyCounts();
+  const counts = emptyMediaCounts();
   counts.recovered = await recoverMedia(deps);
   const worker = async () => {
     while (!signal.aborted) {
@@ -256,7 +256,7 @@ export async function runDueJobs(deps: MediaDeps, signal: AbortSignal): Promise<
  * jobs that wait for it stay queued for the next run or the daemon.
  */
 export async function drainMedia(deps: MediaDeps, signal: AbortSignal): Promise<MediaCounts> {
-  const total = emptyCounts();
+  const total = emptyMediaCounts();
   while (!signal.aborted) {
     const c = await runDueJobs(deps, signal);
     for (const k of Object.keys(total) as Array<keyof MediaCounts>) total[k] += c[k];

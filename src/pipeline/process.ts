@@ -13,45 +13,65 @@ export async function processPending(deps: IngestDeps, opts: { signal?: AbortSig
 type ProcessCounts = Awaited<ReturnType<typeof processPending>>;
 
 /**
- * Parse and understand over and over while `work` (an inbox drain) runs, each in its own loop, then to the end
- * after it: what is stored is parsed (in the parse worker) while the rest is still being fetched, and what is
- * parsed is understood meanwhile on the main thread.
+ * A stage of `run --once` that follows the one before it: `pass` does what is ready now and says how much it
+ * did; `last`, when given, replaces the final passes once the stage before has ended (media waits out retries).
  */
-export async function processAlongside<T>(
-  deps: IngestDeps,
-  work: Promise<T>,
-  opts: { signal?: AbortSignal } = {},
-): Promise<[T, ProcessCounts]> {
+export interface FollowStage {
+  pass: () => Promise<number>;
+  last?: () => Promise<void>;
+}
+
+/**
+ * Runs `work` (an inbox drain) and every stage, each in its own loop: a stage passes over and over while the
+ * stage before it runs (what is stored is parsed meanwhile, what is parsed is understood, and so on), then to
+ * the end after it: a pass begun after its upstream ended that finds nothing ends it. All run to their end before
+ * anything is reported or thrown: nothing is left running against a closing database.
+ */
+export async function followChain<T>(work: Promise<T>, stages: FollowStage[], opts: { signal?: AbortSignal } = {}): Promise<T> {
+  const ended = stages.map(() => false);
   let drained = false;
-  let parsedAll = false;
   const settled = work.finally(() => {
     drained = true;
   });
-  const total: ProcessCounts = { parsed: 0, quarantined: 0, retry: 0, understood: 0 };
-  const follow = async (stage: () => Promise<number>, upstreamDone: () => boolean) => {
-    while (!opts.signal?.aborted) {
-      const finalPass = upstreamDone(); // read before the pass: work stored during it is seen next time
-      const n = await stage();
-      if (finalPass && !n) return;
-      if (!n) await abortableDelay(50, opts.signal);
+  const upstreamDone = (i: number) => (i === 0 ? drained : ended[i - 1]);
+  const loops = stages.map(async (stage, i) => {
+    try {
+      while (!opts.signal?.aborted) {
+        const finalPass = upstreamDone(i); // read before the pass: work stored during it is seen next time
+        if (finalPass && stage.last) return await stage.last();
+        const n = await stage.pass();
+        if (finalPass && !n) return;
+        if (!n) await abortableDelay(50, opts.signal);
+      }
+    } finally {
+      ended[i] = true;
     }
-  };
-  const parsing = follow(async () => {
-    const c = await parsePending(deps, opts);
-    total.parsed += c.parsed;
-    total.quarantined += c.quarantined;
-    total.retry = c.retry; // still to retry after the latest pass: a message failing every pass counts once
-    return c.parsed + c.quarantined; // a retry is for a later pass, not this one
-  }, () => drained).finally(() => {
-    parsedAll = true;
   });
-  const understanding = follow(async () => {
-    const n = await understandPending(deps, opts);
-    total.understood += n;
-    return n;
-  }, () => parsedAll);
-  // All run to their end before anything is reported: nothing is left running against a closing database.
-  const [d, p, u] = await Promise.allSettled([settled, parsing, understanding]);
-  for (const r of [d, p, u]) if (r.status === 'rejected') throw r.reason;
-  return [(d as PromiseFulfilledResult<T>).value, total];
+  const results = await Promise.allSettled([settled, ...loops]);
+  for (const r of results) if (r.status === 'rejected') throw r.reason;
+  return (results[0] as PromiseFulfilledResult<T>).value;
 }
+
+/** The parse and understand stages of followChain, adding up into `total`. */
+export function processStages(deps: IngestDeps, total: ProcessCounts, opts: { signal?: AbortSignal } = {}): FollowStage[] {
+  return [
+    {
+      pass: async () => {
+        const c = await parsePending(deps, opts);
+        total.parsed += c.parsed;
+        total.quarantined += c.quarantined;
+        total.retry = c.retry; // still to retry after the latest pass: a message failing every pass counts once
+        return c.parsed + c.quarantined; // a retry is for a later pass, not this one
+      },
+    },
+    {
+      pass: async () => {
+        const n = await understandPending(deps, opts);
+        total.understood += n;
+        return n;
+      },
+    },
+  ];
+}
+
+export const emptyProcessCounts = (): ProcessCounts => ({ parsed: 0, quarantined: 0, retry: 0, understood: 0 });
