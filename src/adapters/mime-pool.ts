@@ -11,7 +11,7 @@ import { createRequire } from 'node:module';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { BudgetExceeded, type ParseBudgets, type ParsedMessage } from './mime.ts';
+import { BudgetExceeded, type ParseBudgets, type ParsedMessage, type RawSource } from './mime.ts';
 import type { ParseRequest } from './mime-worker.ts';
 
 /** The worker's heap cap: past it the worker ends (ERR_WORKER_OUT_OF_MEMORY), not the process. */
@@ -49,7 +49,7 @@ function startWorker(options: WorkerOptions): Worker {
 
 export interface ParsePool {
   /** parseMessageFile, in the worker. Budget errors come back as BudgetExceeded. */
-  parse(rawFile: string, attachmentsDir: string, attachmentsRel: string, budgets: ParseBudgets): Promise<ParsedMessage>;
+  parse(rawFile: string | RawSource, attachmentsDir: string, attachmentsRel: string, budgets: ParseBudgets): Promise<ParsedMessage>;
   /** Ends the worker (what it still held fails); the next parse starts a new one. */
   stop(): Promise<void>;
 }

@@ -2,11 +2,11 @@
 // One request at a time per message; several in flight at once. Errors go back as data: a budget exceeded
 // keeps its reason, anything else its message.
 import { parentPort } from 'node:worker_threads';
-import { BudgetExceeded, parseMessageFile, type ParseBudgets } from './mime.ts';
+import { BudgetExceeded, parseMessageFile, type ParseBudgets, type RawSource } from './mime.ts';
 
 export interface ParseRequest {
   id: number;
-  rawFile: string;
+  rawFile: string | RawSource;
   attachmentsDir: string;
   attachmentsRel: string;
   budgets: ParseBudgets;

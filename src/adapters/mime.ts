@@ -68,6 +68,13 @@ function headerEnd(view: Buffer): number | null {
   return ends.length ? Math.min(...ends) : null;
 }
 
+/** Where a stored message's bytes are: a whole file (end null), or a byte range of one (a group's pack). */
+export interface RawSource {
+  file: string;
+  start: number;
+  end: number | null;
+}
+
 /** Messages up to this size are read in one call and parsed from memory; larger ones are streamed. */
 const WHOLE_FILE_BYTES = 1024 * 1024;
 
@@ -75,16 +82,25 @@ const WHOLE_FILE_BYTES = 1024 * 1024;
  * Opens a raw message: its bytes when small (one read), else a stream; and the size of its header block, found
  * without parsing (mailparser fails only past 1 MiB, with a vague error), or null when past the limit.
  */
-async function openRaw(file: string, limit: number): Promise<{ headerSize: number | null; whole: Buffer | null }> {
+async function openRaw(raw: RawSource, limit: number): Promise<{ headerSize: number | null; whole: Buffer | null }> {
+  const { file, start } = raw;
   // A small file is read with one synchronous call (tens of microseconds from the page cache): four round
   // trips through the thread pool cost more than that, and the parse worker has nothing else to do meanwhile.
   const fd = fs.openSync(file, 'r');
   try {
-    if (fs.fstatSync(fd).size <= WHOLE_FILE_BYTES) {
-      const whole = fs.readFileSync(fd);
-      const view = whole.subarray(0, limit + 4);
+    const size = (raw.end ?? fs.fstatSync(fd).size) - start;
+    if (size <= WHOLE_FILE_BYTES) {
+      const whole = Buffer.allocUnsafe(Math.max(0, size));
+      let got = 0;
+      while (got < whole.length) {
+        const n = fs.readSync(fd, whole, got, whole.length - got, start + got);
+        if (n === 0) break;
+        got += n;
+      }
+      const bytes = got < whole.length ? whole.subarray(0, got) : whole;
+      const view = bytes.subarray(0, limit + 4);
       const end = headerEnd(view);
-      return { headerSize: end ?? (view.length < limit + 4 ? view.length : null), whole };
+      return { headerSize: end ?? (view.length < limit + 4 ? view.length : null), whole: bytes };
     }
   } finally {
     fs.closeSync(fd);
@@ -94,7 +110,7 @@ async function openRaw(file: string, limit: number): Promise<{ headerSize: numbe
     // Almost every header block ends in the first 64 KiB: look there before reading up to the limit.
     for (const probe of [Math.min(64 * 1024, limit + 4), limit + 4]) {
       const buf = Buffer.allocUnsafe(probe);
-      const { bytesRead } = await fh.read(buf, 0, probe, 0);
+      const { bytesRead } = await fh.read(buf, 0, probe, start);
       const end = headerEnd(buf.subarray(0, bytesRead));
       if (end !== null) return { headerSize: end, whole: null };
       if (bytesRead < probe) return { headerSize: bytesRead, whole: null }; // no body at all
@@ -149,12 +165,13 @@ let mailparser: typeof import('mailparser') | undefined;
  * so a re-parse after a crash overwrites the same files rather than leaving orphans.
  */
 export async function parseMessageFile(
-  rawFile: string,
+  rawFile: string | RawSource,
   attachmentsDir: string,
   attachmentsRel: string,
   budgets: ParseBudgets,
 ): Promise<ParsedMessage> {
-  const { headerSize, whole } = await openRaw(rawFile, budgets.headerBytes);
+  const raw: RawSource = typeof rawFile === 'string' ? { file: rawFile, start: 0, end: null } : rawFile;
+  const { headerSize, whole } = await openRaw(raw, budgets.headerBytes);
   if (headerSize === null)
     throw new BudgetExceeded(`the header block is larger than ${Math.round(budgets.headerBytes / 1024)} KiB`);
 
@@ -182,7 +199,7 @@ export async function parseMessageFile(
   let parts = 0;
   let failure: Error | null = null;
   const pending: Promise<void>[] = [];
-  const input = whole ? null : fs.createReadStream(rawFile);
+  const input = whole ? null : fs.createReadStream(raw.file, { start: raw.start, ...(raw.end !== null ? { end: raw.end - 1 } : {}) });
 
   const fail = (err: Error) => {
     if (!failure) failure = err;

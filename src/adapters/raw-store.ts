@@ -3,9 +3,11 @@
 // into raw/<day>/ (the sidecar first); directory fsynced. A crash leaves either nothing visible (tmp is swept
 // on start) or a complete file that recovery ingests again if its row is missing.
 // writeMany does the same for a group of messages already in memory (the IMAP inbox fetches small mail in
-// groups), with one sidecar for the whole group (`<uuid>.group.json`, one per day): creating a file is the
-// costly step on some disks, and this halves how many are created. The caller commits the rows only after it
-// returns.
+// groups): the group's messages one after another in one pack file (`<uuid>.pack`), with one sidecar naming
+// each message's byte range (`<uuid>.group.json`), one of each per day. Every fsync of a new file is a
+// journal commit, and under load one cost milliseconds: a group of 100 messages needs two instead of 100.
+// A message in a pack is `raw/<day>/<uuid>.pack#<start>-<end>` (end exclusive). The caller commits the rows
+// only after it returns.
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
@@ -14,6 +16,7 @@ import { pipeline } from 'node:stream/promises';
 import { Transform, type Readable } from 'node:stream';
 import { eachLimited } from '../runtime/each-limited.ts';
 import type { FileRange } from '../domain.ts';
+import type { RawSource } from './mime.ts';
 
 export interface RawMeta {
   source: string;
@@ -38,7 +41,10 @@ export interface RawStore {
   /** Several messages held in memory, durable together; results in the order given. */
   writeMany(items: Array<{ bytes: Buffer; meta: RawMeta }>, maxBytes: number): Promise<StoredRaw[]>;
   remove(relPath: string): Promise<void>;
+  /** The file holding a stored message (for a message in a pack, the pack). */
   absolute(relPath: string): string;
+  /** The file and byte range of a stored message. */
+  locate(relPath: string): RawSource;
   sweepTmp(): Promise<number>;
   /** Every stored raw file with its sidecar, for recovery. */
   list(): AsyncGenerator<{ relPath: string; meta: RawMeta }>;
@@ -127,10 +133,23 @@ async function copyRange(range: FileRange, file: string, maxBytes: number) {
   }
 }
 
-/** The name ending of a group's sidecar, and its content: each message's file name with its meta. */
+/** The name ending of a group's sidecar, and its content: each message's file (and range in it) with its meta. */
 export const GROUP_SIDECAR = '.group.json';
+export const PACK = '.pack';
 export interface GroupSidecar {
-  group: Array<{ eml: string; meta: RawMeta }>;
+  group: Array<{ eml: string; meta: RawMeta; start?: number; end?: number }>;
+}
+
+/** A raw path's file (relative, as stored) and byte range: `….pack#<start>-<end>` is a range, anything else the whole file. */
+export function rawRange(relPath: string): { rel: string; start: number; end: number | null } {
+  const m = /^(.*\.pack)#(\d+)-(\d+)$/.exec(relPath);
+  return m ? { rel: m[1], start: Number(m[2]), end: Number(m[3]) } : { rel: relPath, start: 0, end: null };
+}
+
+/** The raw path of a sidecar entry: its file, with the range when it is a pack member. */
+export function memberPath(dirRel: string, e: GroupSidecar['group'][number]): string {
+  const file = path.join(dirRel, e.eml);
+  return e.start !== undefined && e.end !== undefined ? `${file}#${e.start}-${e.end}` : file;
 }
 
 export function makeRawStore(dataDir: string): RawStore {
@@ -140,7 +159,11 @@ export function makeRawStore(dataDir: string): RawStore {
 
   return {
     root,
-    absolute: (rel) => path.join(dataDir, rel),
+    absolute: (rel) => path.join(dataDir, rawRange(rel).rel),
+    locate: (rel) => {
+      const r = rawRange(rel);
+      return { file: path.join(dataDir, r.rel), start: r.start, end: r.end };
+    },
 
     async write(body, meta, maxBytes) {
       const id = randomUUID();
@@ -175,17 +198,28 @@ export function makeRawStore(dataDir: string): RawStore {
         const complete = bytes.length <= maxBytes && meta.truncatedFrom === undefined;
         const fullMeta: RawMeta = complete ? meta : { ...meta, truncatedFrom: meta.truncatedFrom ?? bytes.length };
         const day = meta.receivedAt.slice(0, 10);
-        return { id: randomUUID(), kept, complete, fullMeta, day, sha256: createHash('sha256').update(kept).digest('hex') };
+        return { kept, complete, fullMeta, day, sha256: createHash('sha256').update(kept).digest('hex') };
       });
       const days = [...new Set(staged.map((s) => s.day))];
-      const sidecars = days.map((day) => {
-        const group: GroupSidecar['group'] = staged.filter((s) => s.day === day).map((s) => ({ eml: `${s.id}.eml`, meta: s.fullMeta }));
-        return { day, name: `${randomUUID()}${GROUP_SIDECAR}`, data: JSON.stringify({ group } satisfies GroupSidecar) };
+      // Per day: one pack with the messages in order, one sidecar with each one's range and meta.
+      const where = new Map<(typeof staged)[number], { pack: string; start: number; end: number }>();
+      const packs = days.map((day) => {
+        const id = randomUUID();
+        const members = staged.filter((s) => s.day === day);
+        let at = 0;
+        const group: GroupSidecar['group'] = members.map((s) => {
+          const w = { pack: `${id}${PACK}`, start: at, end: at + s.kept.length };
+          where.set(s, w);
+          at = w.end;
+          return { eml: w.pack, start: w.start, end: w.end, meta: s.fullMeta };
+        });
+        return {
+          day,
+          pack: { name: `${id}${PACK}`, data: Buffer.concat(members.map((s) => s.kept)) },
+          sidecar: { name: `${id}${GROUP_SIDECAR}`, data: JSON.stringify({ group } satisfies GroupSidecar) },
+        };
       });
-      const files = [
-        ...staged.map((s) => ({ name: `${s.id}.eml`, data: s.kept as Buffer | string })),
-        ...sidecars.map((g) => ({ name: g.name, data: g.data })),
-      ];
+      const files = packs.flatMap((p) => [p.pack as { name: string; data: Buffer | string }, p.sidecar]);
       try {
         await eachLimited(files, 8, (f) => writeDurable(path.join(tmpDir, f.name), f.data));
       } catch (err) {
@@ -193,12 +227,12 @@ export function makeRawStore(dataDir: string): RawStore {
         throw err;
       }
       for (const day of days) await fsp.mkdir(path.join(root, day), { recursive: true, mode: 0o700 });
-      // Sidecars first, as in write(): a sidecar entry without its .eml is an unfinished write.
-      for (const g of sidecars) await fsp.rename(path.join(tmpDir, g.name), path.join(root, g.day, g.name));
-      await eachLimited(staged, 8, (s) => fsp.rename(path.join(tmpDir, `${s.id}.eml`), path.join(root, s.day, `${s.id}.eml`)));
+      // Sidecars first, as in write(): a sidecar without its pack is an unfinished write.
+      for (const p of packs) await fsp.rename(path.join(tmpDir, p.sidecar.name), path.join(root, p.day, p.sidecar.name));
+      for (const p of packs) await fsp.rename(path.join(tmpDir, p.pack.name), path.join(root, p.day, p.pack.name));
       for (const day of days) await fsyncDir(path.join(root, day));
       return staged.map((s) => ({
-        relPath: path.join('raw', s.day, `${s.id}.eml`),
+        relPath: memberPath(path.join('raw', s.day), { eml: where.get(s)!.pack, start: where.get(s)!.start, end: where.get(s)!.end, meta: s.fullMeta }),
         sha256: s.sha256,
         size: s.kept.length,
         complete: s.complete,
@@ -206,6 +240,28 @@ export function makeRawStore(dataDir: string): RawStore {
     },
 
     async remove(relPath) {
+      const r = rawRange(relPath);
+      if (r.end !== null) {
+        // A message in a pack: its bytes stay in the pack with the others', and its entry leaves the sidecar
+        // (rewritten whole, durably), so neither recovery nor a check takes it for a message without a row.
+        // The last entry to go takes the pack and the sidecar with it.
+        const pack = path.join(dataDir, r.rel);
+        const sidecar = pack.slice(0, -PACK.length) + GROUP_SIDECAR;
+        const g = await fsp.readFile(sidecar, 'utf8').then((t) => JSON.parse(t) as GroupSidecar, () => null);
+        if (!g) return;
+        const left = g.group.filter((e) => !(e.start === r.start && e.end === r.end));
+        if (left.length === g.group.length) return;
+        if (!left.length) {
+          await fsp.rm(pack, { force: true });
+          await fsp.rm(sidecar, { force: true });
+          return;
+        }
+        const tmp = path.join(tmpDir, `${randomUUID()}${GROUP_SIDECAR}`);
+        await writeDurable(tmp, JSON.stringify({ group: left } satisfies GroupSidecar));
+        await fsp.rename(tmp, sidecar);
+        await fsyncDir(path.dirname(sidecar));
+        return;
+      }
       const abs = path.join(dataDir, relPath);
       await fsp.rm(abs, { force: true });
       await fsp.rm(abs.replace(/\.eml$/, '.json'), { force: true });
@@ -230,7 +286,7 @@ export function makeRawStore(dataDir: string): RawStore {
             const present = group.filter((e) => fs.existsSync(path.join(dir, e.eml)));
             // Every message of the group removed (duplicates) or never renamed in (a crash): nothing to keep.
             if (!present.length) await fsp.rm(sidecar, { force: true });
-            for (const e of present) yield { relPath: rel(e.eml), meta: e.meta };
+            for (const e of present) yield { relPath: memberPath(path.join('raw', d.name), e), meta: e.meta };
             continue;
           }
           const eml = path.join(dir, name.replace(/\.json$/, '.eml'));

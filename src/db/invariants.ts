@@ -14,7 +14,7 @@ import { createHash } from 'node:crypto';
 import { sql } from 'drizzle-orm';
 import type { Queryable } from './messages.ts';
 import { attachments, mailboxCheckpoints, mediaJobs, messages } from './schema.ts';
-import { GROUP_SIDECAR, type GroupSidecar } from '../adapters/raw-store.ts';
+import { GROUP_SIDECAR, memberPath, rawRange, type GroupSidecar } from '../adapters/raw-store.ts';
 
 export interface FileFacts {
   size: number;
@@ -82,7 +82,7 @@ export function findProblems(s: StoreSnapshot, now: number, graceMs: number): { 
       problems.push({ check: 'raw', detail: `message ${m.id}: sidecar missing (recovery could not re-ingest it): ${sidecarOf(m.rawPath)}` });
   }
   for (const [rel, f] of s.rawFiles) {
-    if (rel.endsWith('.eml')) {
+    if (rel.endsWith('.eml') || rawRange(rel).end !== null) {
       if (!rowPaths.has(rel)) stray('raw', 'raw file', rel, f);
     } else if (rel.endsWith(GROUP_SIDECAR)) {
       // Needed while any message it names is on disk or has a row.
@@ -155,9 +155,10 @@ function sidecarOf(rawPath: string): string {
   return rawPath.replace(/\.eml$/, '.json');
 }
 
-async function sha256Of(file: string): Promise<string> {
+async function sha256Of(file: string, start = 0, end: number | null = null): Promise<string> {
   const h = createHash('sha256');
-  for await (const chunk of fs.createReadStream(file)) h.update(chunk as Buffer);
+  if (end === start) return h.digest('hex');
+  for await (const chunk of fs.createReadStream(file, { start, ...(end !== null ? { end: end - 1 } : {}) })) h.update(chunk as Buffer);
   return h.digest('hex');
 }
 
@@ -191,11 +192,24 @@ async function walk(dataDir: string, top: string, skip: string[] = []): Promise<
 export async function snapshotStore(q: Queryable, dataDir: string, o: { deep?: boolean } = {}): Promise<StoreSnapshot> {
   const rawFiles = await walk(dataDir, 'raw', [path.join('raw', 'tmp')]);
   const groups = new Map<string, string[]>();
+  // A message in a pack is listed as a file of its own (its range, with the pack's mtime); the pack itself,
+  // once a sidecar names it, is not listed.
+  const packs = new Set<string>();
   const readGroup = async (rel: string) => {
     const g = await fsp.readFile(path.join(dataDir, rel), 'utf8').then((t) => JSON.parse(t) as GroupSidecar, () => null);
-    groups.set(rel, (g?.group ?? []).map((e) => path.join(path.dirname(rel), e.eml)));
+    const dir = path.dirname(rel);
+    groups.set(rel, (g?.group ?? []).map((e) => memberPath(dir, e)));
+    for (const e of g?.group ?? []) {
+      if (e.start === undefined || e.end === undefined) continue;
+      const pack = path.join(dir, e.eml);
+      const st = rawFiles.get(pack) ?? (await fsp.stat(path.join(dataDir, pack)).catch(() => null));
+      if (!st) continue;
+      packs.add(pack);
+      rawFiles.set(memberPath(dir, e), { size: e.end - e.start, mtimeMs: st.mtimeMs });
+    }
   };
-  for (const rel of rawFiles.keys()) if (rel.endsWith(GROUP_SIDECAR)) await readGroup(rel);
+  for (const rel of [...rawFiles.keys()]) if (rel.endsWith(GROUP_SIDECAR)) await readGroup(rel);
+  for (const p of packs) rawFiles.delete(p);
   const tmpFiles = await walk(dataDir, path.join('raw', 'tmp'));
   const attachmentFiles = await walk(dataDir, 'attachments');
   const mediaFiles = await walk(dataDir, 'media');
@@ -232,10 +246,12 @@ export async function snapshotStore(q: Queryable, dataDir: string, o: { deep?: b
   for (const m of msgs) {
     const f = rawFiles.get(m.rawPath);
     if (!f) {
-      const st = await fsp.stat(path.join(dataDir, m.rawPath)).catch(() => null);
-      if (st) rawFiles.set(m.rawPath, { size: st.size, mtimeMs: st.mtimeMs });
+      const inPack = rawRange(m.rawPath);
+      const st = await fsp.stat(path.join(dataDir, inPack.rel)).catch(() => null);
+      if (st && inPack.end === null) rawFiles.set(m.rawPath, { size: st.size, mtimeMs: st.mtimeMs });
       const side = sidecarOf(m.rawPath);
-      if (st && !rawFiles.has(side) && fs.existsSync(path.join(dataDir, side))) rawFiles.set(side, { size: 0, mtimeMs: st.mtimeMs });
+      if (st && inPack.end === null && !rawFiles.has(side) && fs.existsSync(path.join(dataDir, side)))
+        rawFiles.set(side, { size: 0, mtimeMs: st.mtimeMs });
       // or a group sidecar written after the listing, in the same folder
       if (st) {
         const dir = path.dirname(m.rawPath);
@@ -248,7 +264,8 @@ export async function snapshotStore(q: Queryable, dataDir: string, o: { deep?: b
       }
     }
     const g = rawFiles.get(m.rawPath);
-    if (o.deep && g && g.size === m.size) g.sha256 = await sha256Of(path.join(dataDir, m.rawPath));
+    const at = rawRange(m.rawPath);
+    if (o.deep && g && g.size === m.size) g.sha256 = await sha256Of(path.join(dataDir, at.rel), at.start, at.end);
   }
   for (const a of atts) {
     if (attachmentFiles.has(a.path)) continue;
@@ -276,7 +293,7 @@ export async function checkInvariants(
     ok: problems.length === 0,
     checked: {
       messages: s.messages.length,
-      rawFiles: [...s.rawFiles.keys()].filter((k) => k.endsWith('.eml')).length,
+      rawFiles: [...s.rawFiles.keys()].filter((k) => k.endsWith('.eml') || rawRange(k).end !== null).length,
       attachments: s.attachments.length,
       mediaJobs: s.mediaJobs.length,
       acks: s.acks.length,

@@ -137,7 +137,9 @@ export async function recoverRaw(deps: IngestDeps): Promise<{ swept: number; rec
     if (known.has(relPath)) continue;
     const hash = createHash('sha256');
     let size = 0;
-    for await (const chunk of createReadStream(deps.rawStore.absolute(relPath))) {
+    const at = deps.rawStore.locate(relPath);
+    const range = at.end === null ? {} : { start: at.start, end: at.end - 1 };
+    for await (const chunk of createReadStream(at.file, { start: at.start, ...range })) {
       hash.update(chunk as Buffer);
       size += (chunk as Buffer).length;
     }

@@ -33,7 +33,7 @@ function parseFile(deps: IngestDeps, msg: Pending): Promise<ParsedMessage> {
   const { limits } = deps;
   const attachmentsRel = path.join('attachments', String(msg.id));
   const parse = msg.size > SOLO_BYTES ? parseMessageFile : parseInWorker;
-  return parse(deps.rawStore.absolute(msg.rawPath), deps.rawStore.absolute(attachmentsRel), attachmentsRel, {
+  return parse(deps.rawStore.locate(msg.rawPath), deps.rawStore.absolute(attachmentsRel), attachmentsRel, {
     headerBytes: limits.headerBytes,
     mimeParts: limits.mimeParts,
     attachmentBytes: limits.attachmentBytes,

@@ -27,6 +27,9 @@ export interface FollowStage {
  * the end after it: a pass begun after its upstream ended that finds nothing ends it. All run to their end before
  * anything is reported or thrown: nothing is left running against a closing database.
  */
+/** How often a stage looks while the pass of the stage before it is still going. */
+const SLOW_LOOK_MS = 200;
+
 export async function followChain<T>(work: Promise<T>, stages: FollowStage[], opts: { signal?: AbortSignal } = {}): Promise<T> {
   const ended = stages.map(() => false);
   let drained = false;
@@ -34,14 +37,31 @@ export async function followChain<T>(work: Promise<T>, stages: FollowStage[], op
     drained = true;
   });
   const upstreamDone = (i: number) => (i === 0 ? drained : ended[i - 1]);
+  // A later stage looks again when the one before it has ended a pass that did something, or, while that
+  // pass goes on (it takes all that is ready, however long that is), every SLOW_LOOK_MS; not when the stage
+  // before sits idle: a look then would only cost queries. The first stage follows the inbox, which says
+  // nothing until it ends: it looks every 50 ms.
+  const progress = stages.map(() => 0);
+  const running = stages.map(() => false);
   const loops = stages.map(async (stage, i) => {
+    let seen = -1;
+    let lookedAt = 0;
     try {
       while (!opts.signal?.aborted) {
         const finalPass = upstreamDone(i); // read before the pass: work stored during it is seen next time
         if (finalPass && stage.last) return await stage.last();
-        const n = await stage.pass();
+        const news = i === 0 || progress[i - 1] !== seen || (running[i - 1] && Date.now() - lookedAt >= SLOW_LOOK_MS);
+        if (!finalPass && !news) {
+          await abortableDelay(50, opts.signal);
+          continue;
+        }
+        if (i > 0) seen = progress[i - 1];
+        lookedAt = Date.now();
+        running[i] = true;
+        const n = await stage.pass().finally(() => (running[i] = false));
+        if (n) progress[i]++;
         if (finalPass && !n) return;
-        if (!n) await abortableDelay(50, opts.signal);
+        if (!n && i === 0) await abortableDelay(50, opts.signal);
       }
     } finally {
       ended[i] = true;

@@ -8,7 +8,7 @@ import { sql } from 'drizzle-orm';
 import { backends } from '../helpers/db.ts';
 import { eml, makeTestApp, tempDir } from '../helpers/app.ts';
 import { runCli } from '../helpers/cli.ts';
-import { ingestMessage } from '../../src/pipeline/ingest.ts';
+import { ingestMany, ingestMessage } from '../../src/pipeline/ingest.ts';
 import { processPending } from '../../src/pipeline/process.ts';
 import { checkInvariants, findProblems, type StoreSnapshot } from '../../src/db/invariants.ts';
 import { Readable } from 'node:stream';
@@ -172,6 +172,38 @@ describe('the pure comparison', () => {
       'group sidecar without a row: raw/d/g2.group.json',
     ]);
   });
+});
+
+describe.each(backends)('invariants of messages stored in a pack, on %s', (backend) => {
+  it('hold after a grouped store with a duplicate in it, and a corrupted range names only its message', async () => {
+    const app = await makeTestApp(backend);
+    try {
+      const bytes = [1, 2, 3].map((i) => withAttachment(i));
+      // As the IMAP inbox stores a group: in memory, one pack per day; the fourth is the first one again.
+      const outs = await ingestMany(
+        app.deps,
+        [...bytes, bytes[0]].map((b, i) => ({ incoming: { source: `imap:INBOX/7/${i + 1}`, origin: 'imap:x@y/INBOX' }, bytes: b })),
+        (tx) => advanceCheckpoint(tx, 'INBOX', 7, 4),
+      );
+      expect(outs.map((o) => o.status)).toEqual(['stored', 'stored', 'stored', 'duplicate']);
+      await processPending(app.deps);
+      const rows = await app.db.orm.select().from(messages).orderBy(messages.id);
+      expect(rows.every((r) => /\.pack#\d+-\d+$/.test(r.rawPath) && r.status === 'parsed')).toBe(true);
+      const clean = await checkInvariants(app.db.orm, app.dataDir, { deep: true, graceMs: 0 });
+      expect(clean.problems).toEqual([]);
+      expect(clean.checked).toMatchObject({ messages: 3, rawFiles: 3, attachments: 3, checkpoints: 1 });
+
+      // One byte of the second message's range flipped: the deep check names that message, and no other.
+      const at = app.deps.rawStore.locate(rows[1].rawPath);
+      const pack = fs.readFileSync(at.file);
+      pack[at.start + 10] ^= 0x20;
+      fs.writeFileSync(at.file, pack);
+      const broken = await checkInvariants(app.db.orm, app.dataDir, { deep: true, graceMs: 0 });
+      expect(broken.problems.map((p) => p.detail)).toEqual([`message ${rows[1].id}: raw file sha256 differs from the row: ${rows[1].rawPath}`]);
+    } finally {
+      await app.cleanup();
+    }
+  }, 60_000);
 });
 
 describe('intake doctor --invariants', () => {

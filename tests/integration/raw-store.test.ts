@@ -1,10 +1,11 @@
-// The raw store's group write (writeMany): every file durable under raw/<day>/, one sidecar for the group, and
-// recovery's listing (list) finding each message with its meta, whatever a crash or a duplicate left.
+// The raw store's group write (writeMany): per day one pack holding the group's messages and one sidecar naming
+// each one's byte range, durable under raw/<day>/; recovery's listing (list) finding each message with its meta,
+// whatever a crash or a duplicate left.
 import fs from 'node:fs';
 import path from 'node:path';
 import { createHash } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
-import { makeRawStore, GROUP_SIDECAR } from '../../src/adapters/raw-store.ts';
+import { makeRawStore, GROUP_SIDECAR, PACK } from '../../src/adapters/raw-store.ts';
 import { tempDir } from '../helpers/app.ts';
 
 const dirs: string[] = [];
@@ -22,7 +23,7 @@ const listAll = async (raw: ReturnType<typeof makeRawStore>) => {
 };
 
 describe('writeMany', () => {
-  it('writes each message as its own file with one sidecar per day, and list finds each with its meta', async () => {
+  it('writes one pack and one sidecar per day, each message a range of the pack, and list finds each with its meta', async () => {
     const { dir, raw } = store();
     const bodies = [1, 2, 3].map((n) => Buffer.from(`Subject: ${n}\r\n\r\nbody ${n}\r\n`));
     const out = await raw.writeMany(
@@ -30,15 +31,30 @@ describe('writeMany', () => {
       1 << 20,
     );
     out.forEach((r, i) => {
-      expect(fs.readFileSync(raw.absolute(r.relPath)).equals(bodies[i])).toBe(true);
+      const at = raw.locate(r.relPath);
+      expect(at.end).not.toBeNull();
+      expect(fs.readFileSync(at.file).subarray(at.start, at.end!).equals(bodies[i])).toBe(true);
+      expect(r.size).toBe(bodies[i].length);
       expect(r.sha256).toBe(createHash('sha256').update(bodies[i]).digest('hex'));
     });
-    const names = (day: string) => fs.readdirSync(path.join(dir, 'raw', day));
-    expect(names('2026-12-08').filter((n) => n.endsWith(GROUP_SIDECAR))).toHaveLength(1);
-    expect(names('2026-12-08').filter((n) => n.endsWith('.eml'))).toHaveLength(2);
-    expect(names('2026-12-09').filter((n) => n.endsWith(GROUP_SIDECAR))).toHaveLength(1);
+    expect(raw.locate(out[0].relPath).file).toBe(raw.locate(out[1].relPath).file);
+    const names = (day: string) => fs.readdirSync(path.join(dir, 'raw', day)).sort();
+    expect(names('2026-12-08').map((n) => n.slice(36))).toEqual([PACK, GROUP_SIDECAR].sort());
+    expect(names('2026-12-09').map((n) => n.slice(36))).toEqual([PACK, GROUP_SIDECAR].sort());
+    expect(fs.readFileSync(raw.absolute(out[0].relPath)).equals(Buffer.concat(bodies.slice(0, 2)))).toBe(true);
     expect(fs.readdirSync(path.join(dir, 'raw', 'tmp'))).toEqual([]);
     expect(await listAll(raw)).toEqual(out.map((r, i) => ({ relPath: r.relPath, source: `imap:INBOX/7/${i + 1}` })));
+  });
+
+  it('parses a message from its range of the pack', async () => {
+    const { dir, raw } = store();
+    const bodies = ['first', 'second', 'third'].map((w) => Buffer.from(`Subject: ${w}\r\nFrom: a@example.org\r\n\r\n${w} body\r\n`));
+    const out = await raw.writeMany(bodies.map((bytes, i) => ({ bytes, meta: meta(i + 1) })), 1 << 20);
+    const { parseMessageFile } = await import('../../src/adapters/mime.ts');
+    const budgets = { headerBytes: 64 * 1024, mimeParts: 100, attachmentBytes: 1 << 20, parseMs: 10_000 };
+    const parsed = await parseMessageFile(raw.locate(out[1].relPath), path.join(dir, 'att'), 'att', budgets);
+    expect(parsed.subject).toBe('second');
+    expect(parsed.text?.trim()).toBe('second body');
   });
 
   it('keeps the start of a message over the cap, marked with the size it had', async () => {
@@ -53,13 +69,24 @@ describe('writeMany', () => {
     expect(listed.meta.truncatedFrom).toBe(100);
   });
 
-  it('lists only the messages still on disk, and drops a sidecar once none of its messages is', async () => {
+  it('a removed message (a duplicate) leaves the sidecar, the last one takes pack and sidecar with it', async () => {
     const { dir, raw } = store();
     const out = await raw.writeMany([1, 2, 3].map((n) => ({ bytes: Buffer.from(`m${n}`), meta: meta(n) })), 1 << 20);
     await raw.remove(out[1].relPath); // a duplicate
-    fs.rmSync(raw.absolute(out[2].relPath)); // as if the crash came before its rename
-    expect((await listAll(raw)).map((e) => e.source)).toEqual(['imap:INBOX/7/1']);
+    expect((await listAll(raw)).map((e) => e.source)).toEqual(['imap:INBOX/7/1', 'imap:INBOX/7/3']);
+    // the others' bytes are where they were
+    const at = raw.locate(out[2].relPath);
+    expect(fs.readFileSync(at.file).subarray(at.start, at.end!).toString()).toBe('m3');
     await raw.remove(out[0].relPath);
+    await raw.remove(out[2].relPath);
+    expect(await listAll(raw)).toEqual([]);
+    expect(fs.readdirSync(path.join(dir, 'raw', '2026-12-08'))).toEqual([]);
+  });
+
+  it('lists nothing of a group whose pack never arrived (a crash between the renames), and drops its sidecar', async () => {
+    const { dir, raw } = store();
+    const out = await raw.writeMany([1, 2].map((n) => ({ bytes: Buffer.from(`m${n}`), meta: meta(n) })), 1 << 20);
+    fs.rmSync(raw.absolute(out[0].relPath));
     expect(await listAll(raw)).toEqual([]);
     expect(fs.readdirSync(path.join(dir, 'raw', '2026-12-08'))).toEqual([]);
   });
