@@ -75,7 +75,7 @@ export async function parseOne(deps: IngestDeps, msg: Pending): Promise<ParseOut
  * running while the next parses go on. Attempts are counted for all of them first, in one statement.
  * Outcomes in order.
  */
-async function parseMany(deps: IngestDeps, msgs: Pending[]): Promise<ParseOutcome[]> {
+async function parseMany(deps: IngestDeps, msgs: Pending[], onParsed?: () => void): Promise<ParseOutcome[]> {
   const { db, limits } = deps;
   const attempts = await countParseAttempts(db.orm, msgs.map((m) => m.id));
   const outcomes: ParseOutcome[] = new Array(msgs.length);
@@ -106,7 +106,7 @@ async function parseMany(deps: IngestDeps, msgs: Pending[]): Promise<ParseOutcom
     }
     ready.push({ i, id: m.id, parsed });
     if (ready.length >= CHUNK) void flush();
-  });
+  }).finally(() => onParsed?.());
   await flush();
   if (saveError) throw (saveError as { err: unknown }).err;
   return outcomes;
@@ -152,18 +152,33 @@ async function saveGroup(
 export async function parsePending(deps: IngestDeps, opts: { batch?: number; signal?: AbortSignal } = {}) {
   const counts = { parsed: 0, quarantined: 0, retry: 0 };
   const add = (outs: ParseOutcome[]) => outs.forEach((o) => counts[o]++);
-  let afterId = 0;
+  const size = opts.batch ?? 128;
+  // A batch's last saves run while the next batch parses, and the next batch is looked up meanwhile: the
+  // worker waits for neither. Each batch's outcome is held, with its error, until all have ended.
+  const saving: Array<Promise<{ outs: ParseOutcome[] } | { err: unknown }>> = [];
+  let next = pendingParse(deps.db.orm, size, 0);
   for (;;) {
     if (opts.signal?.aborted) break;
-    const batch = await pendingParse(deps.db.orm, opts.batch ?? 128, afterId);
+    const batch = await next;
     if (!batch.length) break;
-    afterId = batch[batch.length - 1].id;
+    const afterId = batch[batch.length - 1].id;
+    next = pendingParse(deps.db.orm, size, afterId);
     const alone = (m: (typeof batch)[number]) => m.parseAttempts > 0 || m.size > SOLO_BYTES;
-    add(await parseMany(deps, batch.filter((m) => !alone(m))));
+    let parsed!: () => void;
+    const parsing = new Promise<void>((resolve) => (parsed = resolve));
+    saving.push(parseMany(deps, batch.filter((m) => !alone(m)), parsed).then((outs) => ({ outs }), (err: unknown) => ({ err })));
+    await parsing;
     for (const m of batch.filter(alone)) {
       if (opts.signal?.aborted) break;
       add(await parseMany(deps, [m]));
     }
   }
+  await next.catch(() => {}); // looked up ahead and not needed (aborted): its failure is not ours
+  let first: { err: unknown } | null = null;
+  for (const r of await Promise.all(saving)) {
+    if ('err' in r) first ??= r;
+    else add(r.outs);
+  }
+  if (first) throw first.err;
   return counts;
 }
