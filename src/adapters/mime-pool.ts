@@ -52,6 +52,8 @@ export interface ParsePool {
   parse(rawFile: string | RawSource, attachmentsDir: string, attachmentsRel: string, budgets: ParseBudgets): Promise<ParsedMessage>;
   /** Ends the worker (what it still held fails); the next parse starts a new one. */
   stop(): Promise<void>;
+  /** Starts the worker now (it loads the parser while the inbox connects); idle, it keeps no process alive. */
+  warm(): void;
 }
 
 export interface ParsePoolOptions {
@@ -117,6 +119,9 @@ export function makeParsePool(opts: ParsePoolOptions = {}): ParsePool {
         w.postMessage({ id, rawFile, attachmentsDir, attachmentsRel, budgets } satisfies ParseRequest);
       });
     },
+    warm() {
+      worker ??= start();
+    },
     async stop() {
       const w = worker;
       if (!w) return;
@@ -130,3 +135,4 @@ export function makeParsePool(opts: ParsePoolOptions = {}): ParsePool {
 const shared = makeParsePool();
 export const parseInWorker: ParsePool['parse'] = (...args) => shared.parse(...args);
 export const stopParseWorker = () => shared.stop();
+export const warmParseWorker = () => shared.warm();

@@ -14,6 +14,8 @@ export interface ParseRequest {
 
 const port = parentPort;
 if (!port) throw new Error('mime-worker.ts runs as a worker thread only');
+// Loaded now, before the first message comes: parseMessageFile then finds it in the module cache.
+void import('mailparser').catch(() => {});
 port.on('message', (req: ParseRequest) => {
   parseMessageFile(req.rawFile, req.attachmentsDir, req.attachmentsRel, req.budgets).then(
     (parsed) => port.postMessage({ id: req.id, parsed }),

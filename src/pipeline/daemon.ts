@@ -2,6 +2,7 @@
 // loop (parse what is stored), both runLoop-shaped so an error never ends the daemon.
 import type { App } from '../app.ts';
 import { recoverRaw } from './ingest.ts';
+import { warmParseWorker } from '../adapters/mime-pool.ts';
 import { emptyProcessCounts, followChain, processPending, processStages } from './process.ts';
 import { abortableDelay, makeWakeup, runLoop } from '../runtime/loop.ts';
 import type { IngestCounts } from '../domain.ts';
@@ -40,6 +41,7 @@ async function sendOnce(deps: OutboxDeps, signal: AbortSignal): Promise<SendCoun
  * their mail goes out last.
  */
 export async function runOnce(app: App, signal: AbortSignal): Promise<RunResult> {
+  warmParseWorker();
   await recoverRaw(app.deps);
   const inbox = app.makeInbox();
   try {
@@ -98,6 +100,7 @@ export async function runOnce(app: App, signal: AbortSignal): Promise<RunResult>
 
 export async function runDaemon(app: App, signal: AbortSignal): Promise<void> {
   const { log } = app;
+  warmParseWorker();
   await recoverRaw(app.deps);
   const inbox = app.makeInbox();
   log.info({ inbox: inbox.kind, db: app.db.kind }, 'daemon started');
