@@ -22,7 +22,7 @@
 // - Its setFfmpegPath() is one global for the process: it always names the same wrapper here, so two
 //   MediaTools with different binaries do not disturb each other (the binary is in the argv).
 import { spawn, type ChildProcess } from 'node:child_process';
-import ffmpeg from 'fluent-ffmpeg';
+import { createRequire } from 'node:module';
 import fs from 'node:fs';
 import path from 'node:path';
 import {
@@ -372,6 +372,10 @@ function run(bin: string, args: string[], timeoutMs: number, signal?: AbortSigna
 
 // ---- ffmpeg through fluent-ffmpeg ------------------------------------------------------------------------------
 
+/** fluent-ffmpeg, loaded when a video is first handled: a run with no video does without it. */
+let fluentModule: typeof import('fluent-ffmpeg') | undefined;
+const fluent = () => (fluentModule ??= createRequire(import.meta.url)('fluent-ffmpeg') as typeof import('fluent-ffmpeg'));
+
 let setsid: string | null | undefined;
 let capabilities: Promise<void> | undefined;
 
@@ -392,6 +396,7 @@ function fluentCapabilities(bin: string, timeoutMs: number): Promise<void> {
       if (err) reject(err);
       else resolve();
     };
+    const ffmpeg = fluent();
     ffmpeg.setFfmpegPath(bin);
     ffmpeg.getAvailableFormats((err) => (err ? done(err) : ffmpeg.getAvailableEncoders((err2) => done(err2))));
   }).catch((err: unknown) => {
@@ -423,6 +428,7 @@ async function runFfmpeg(bin: string, args: string[], timeoutMs: number, signal?
     let pid: number | undefined;
     let pending = '';
     // Spread, not an array: fluent splits a lone "option value" string on its space, never separate arguments.
+    const ffmpeg = fluent();
     const command = ffmpeg({ stdoutLines: 100 })
       .input(args[i + 1])
       .inputOptions(...prefix, ...args.slice(0, i))
