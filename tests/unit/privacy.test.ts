@@ -1,0 +1,27 @@
+// redactAddresses: what it removes (an address in any script, with a space around the @, a local part of at most
+// 64 characters, an astral letter) and what it leaves, checked against the pattern run over the whole text.
+import { describe, expect, it } from 'vitest';
+import { ADDRESS_PLACEHOLDER, excerpt, redactAddresses } from '../../src/core/privacy.ts';
+
+const WHOLE = /[\p{L}\p{N}._%+'-]{1,64}\s?@\s?[\p{L}\p{N}-]{1,63}(?:\.[\p{L}\p{N}-]{1,63})+/gu;
+const reference = (t: string) => t.replace(WHOLE, ADDRESS_PLACEHOLDER);
+
+describe('redactAddresses', () => {
+  it.each([
+    ['no address at all', 'no address at all'],
+    ['write to nodira@mail.ru please', `write to ${ADDRESS_PLACEHOLDER} please`],
+    ['a@b.c and d @ e.f, g@h', `${ADDRESS_PLACEHOLDER} and ${ADDRESS_PLACEHOLDER}, g@h`],
+    ['Фарида@почта.тҷ', ADDRESS_PLACEHOLDER],
+    ['x'.repeat(100) + '@example.org', 'x'.repeat(36) + ADDRESS_PLACEHOLDER],
+    ['𝐀'.repeat(70) + '@example.org', '𝐀'.repeat(6) + ADDRESS_PLACEHOLDER],
+    ['a@b@c.d', `a@${ADDRESS_PLACEHOLDER}`],
+    ['@@@', '@@@'],
+  ])('%j', (text, want) => {
+    expect(redactAddresses(text)).toBe(want);
+    expect(redactAddresses(text)).toBe(reference(text));
+  });
+
+  it('keeps excerpts free of addresses', () => {
+    expect(excerpt('Hello from farida.k@mail.ru, with love', 160)).toBe(`Hello from ${ADDRESS_PLACEHOLDER}, with love`);
+  });
+});
