@@ -157,23 +157,29 @@ export async function parsePending(deps: IngestDeps, opts: { batch?: number; sig
   // worker waits for neither. Each batch's outcome is held, with its error, until all have ended.
   const saving: Array<Promise<{ outs: ParseOutcome[] } | { err: unknown }>> = [];
   let next = pendingParse(deps.db.orm, size, 0);
-  for (;;) {
-    if (opts.signal?.aborted) break;
-    const batch = await next;
-    if (!batch.length) break;
-    const afterId = batch[batch.length - 1].id;
-    next = pendingParse(deps.db.orm, size, afterId);
-    const alone = (m: (typeof batch)[number]) => m.parseAttempts > 0 || m.size > SOLO_BYTES;
-    let parsed!: () => void;
-    const parsing = new Promise<void>((resolve) => (parsed = resolve));
-    saving.push(parseMany(deps, batch.filter((m) => !alone(m)), parsed).then((outs) => ({ outs }), (err: unknown) => ({ err })));
-    await parsing;
-    for (const m of batch.filter(alone)) {
+  try {
+    for (;;) {
       if (opts.signal?.aborted) break;
-      add(await parseMany(deps, [m]));
+      const batch = await next;
+      if (!batch.length) break;
+      const afterId = batch[batch.length - 1].id;
+      next = pendingParse(deps.db.orm, size, afterId);
+      const alone = (m: (typeof batch)[number]) => m.parseAttempts > 0 || m.size > SOLO_BYTES;
+      let parsed!: () => void;
+      const parsing = new Promise<void>((resolve) => (parsed = resolve));
+      const run = parseMany(deps, batch.filter((m) => !alone(m)), parsed).then((outs) => ({ outs }), (err: unknown) => ({ err }));
+      saving.push(run);
+      await Promise.race([parsing, run]); // a batch that fails before parsing anything (its attempts not counted) ends too
+      for (const m of batch.filter(alone)) {
+        if (opts.signal?.aborted) break;
+        add(await parseMany(deps, [m]));
+      }
     }
+  } finally {
+    // Nothing is left running against a closing database, whatever ended the loop.
+    await next.catch(() => {}); // looked up ahead and not needed (aborted, or an error): its failure is not ours
+    await Promise.all(saving);
   }
-  await next.catch(() => {}); // looked up ahead and not needed (aborted): its failure is not ours
   let first: { err: unknown } | null = null;
   for (const r of await Promise.all(saving)) {
     if ('err' in r) first ??= r;

@@ -21,15 +21,15 @@ export interface FollowStage {
   last?: () => Promise<void>;
 }
 
+/** How often a stage looks while the pass of the stage before it is still going. */
+const SLOW_LOOK_MS = 200;
+
 /**
  * Runs `work` (an inbox drain) and every stage, each in its own loop: a stage passes over and over while the
  * stage before it runs (what is stored is parsed meanwhile, what is parsed is understood, and so on), then to
  * the end after it: a pass begun after its upstream ended that finds nothing ends it. All run to their end before
  * anything is reported or thrown: nothing is left running against a closing database.
  */
-/** How often a stage looks while the pass of the stage before it is still going. */
-const SLOW_LOOK_MS = 200;
-
 export async function followChain<T>(work: Promise<T>, stages: FollowStage[], opts: { signal?: AbortSignal } = {}): Promise<T> {
   const ended = stages.map(() => false);
   let drained = false;

@@ -48,4 +48,19 @@ describe.each(backends)('parse with a database that refuses the writes, on %s', 
     // With the database writable again, the next pass parses them all.
     expect(await parsePending(app.deps)).toMatchObject({ parsed: 150, quarantined: 0 });
   });
+
+  it('rejects when a batch fails before parsing anything (its attempts cannot be counted), rather than waiting for it', async () => {
+    for (let i = 0; i < 3; i++) {
+      const f = path.join(dir, `early${i}.eml`);
+      fs.writeFileSync(f, eml({ subject: `early ${i}`, body: `message ${i}\r\n` }));
+      await ingestMessage(app.deps, { source: f, origin: f }, { file: f, start: 0, end: fs.statSync(f).size });
+    }
+    await app.db.orm.execute(sql`alter table messages add constraint refuse_attempts check (parse_attempts = 0) not valid`);
+    try {
+      await expect(parsePending(app.deps)).rejects.toThrow(/Failed query: update "messages"/);
+    } finally {
+      await app.db.orm.execute(sql`alter table messages drop constraint refuse_attempts`);
+    }
+    expect(await parsePending(app.deps)).toMatchObject({ parsed: 3 });
+  }, 30_000);
 });
