@@ -87,8 +87,9 @@ async function openRaw(raw: RawSource, limit: number): Promise<{ headerSize: num
   // A small file is read with one synchronous call (tens of microseconds from the page cache): four round
   // trips through the thread pool cost more than that, and the parse worker has nothing else to do meanwhile.
   const fd = fs.openSync(file, 'r');
+  let size: number;
   try {
-    const size = (raw.end ?? fs.fstatSync(fd).size) - start;
+    size = (raw.end ?? fs.fstatSync(fd).size) - start;
     if (size <= WHOLE_FILE_BYTES) {
       const whole = Buffer.allocUnsafe(Math.max(0, size));
       let got = 0;
@@ -109,8 +110,9 @@ async function openRaw(raw: RawSource, limit: number): Promise<{ headerSize: num
   try {
     // Almost every header block ends in the first 64 KiB: look there before reading up to the limit.
     for (const probe of [Math.min(64 * 1024, limit + 4), limit + 4]) {
-      const buf = Buffer.allocUnsafe(probe);
-      const { bytesRead } = await fh.read(buf, 0, probe, start);
+      // Never past the message's end: in a pack, the next message follows.
+      const buf = Buffer.allocUnsafe(Math.min(probe, size));
+      const { bytesRead } = await fh.read(buf, 0, buf.length, start);
       const end = headerEnd(buf.subarray(0, bytesRead));
       if (end !== null) return { headerSize: end, whole: null };
       if (bytesRead < probe) return { headerSize: bytesRead, whole: null }; // no body at all

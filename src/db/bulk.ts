@@ -37,10 +37,11 @@ export async function insertRows<T extends PgTable, R extends Record<string, PgC
   if (!rows.length) return [];
   const columns = Object.entries(getTableColumns(table)) as Array<[string, PgColumn]>;
   const given = columns.filter(([prop]) => (rows[0] as Record<string, unknown>)[prop] !== undefined);
+  const isGiven = new Set(given.map(([prop]) => prop));
   for (const r of rows)
     for (const [prop] of columns) {
       const has = (r as Record<string, unknown>)[prop] !== undefined;
-      if (has !== given.some(([p]) => p === prop))
+      if (has !== isGiven.has(prop))
         throw new Error(`insertRows into ${getTableName(table)}: every row must give the same columns (${prop})`);
     }
   // The JSON keys are the column names; values as the driver would send them (a Date as ISO text, json as is).

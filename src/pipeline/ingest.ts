@@ -138,8 +138,9 @@ export async function recoverRaw(deps: IngestDeps): Promise<{ swept: number; rec
     const hash = createHash('sha256');
     let size = 0;
     const at = deps.rawStore.locate(relPath);
-    const range = at.end === null ? {} : { start: at.start, end: at.end - 1 };
-    for await (const chunk of createReadStream(at.file, { start: at.start, ...range })) {
+    // An empty message in a pack is an empty range, which a read stream cannot express: nothing to read.
+    const chunks = at.end === at.start ? [] : createReadStream(at.file, { start: at.start, ...(at.end === null ? {} : { end: at.end - 1 }) });
+    for await (const chunk of chunks) {
       hash.update(chunk as Buffer);
       size += (chunk as Buffer).length;
     }
