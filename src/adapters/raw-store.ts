@@ -202,16 +202,16 @@ export function makeRawStore(dataDir: string): RawStore {
       });
       const days = [...new Set(staged.map((s) => s.day))];
       // Per day: one pack with the messages in order, one sidecar with each one's range and meta.
-      const where = new Map<(typeof staged)[number], { pack: string; start: number; end: number }>();
+      const relPaths = new Map<(typeof staged)[number], string>();
       const packs = days.map((day) => {
         const id = randomUUID();
         const members = staged.filter((s) => s.day === day);
         let at = 0;
         const group: GroupSidecar['group'] = members.map((s) => {
-          const w = { pack: `${id}${PACK}`, start: at, end: at + s.kept.length };
-          where.set(s, w);
-          at = w.end;
-          return { eml: w.pack, start: w.start, end: w.end, meta: s.fullMeta };
+          const e = { eml: `${id}${PACK}`, start: at, end: at + s.kept.length, meta: s.fullMeta };
+          relPaths.set(s, memberPath(path.join('raw', day), e));
+          at = e.end;
+          return e;
         });
         return {
           day,
@@ -232,7 +232,7 @@ export function makeRawStore(dataDir: string): RawStore {
       for (const p of packs) await fsp.rename(path.join(tmpDir, p.pack.name), path.join(root, p.day, p.pack.name));
       for (const day of days) await fsyncDir(path.join(root, day));
       return staged.map((s) => ({
-        relPath: memberPath(path.join('raw', s.day), { eml: where.get(s)!.pack, start: where.get(s)!.start, end: where.get(s)!.end, meta: s.fullMeta }),
+        relPath: relPaths.get(s)!,
         sha256: s.sha256,
         size: s.kept.length,
         complete: s.complete,

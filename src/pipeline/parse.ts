@@ -156,6 +156,7 @@ export async function parsePending(deps: IngestDeps, opts: { batch?: number; sig
   // A batch's last saves run while the next batch parses, and the next batch is looked up meanwhile: the
   // worker waits for neither. Each batch's outcome is held, with its error, until all have ended.
   const saving: Array<Promise<{ outs: ParseOutcome[] } | { err: unknown }>> = [];
+  let saved: Awaited<(typeof saving)[number]>[] = [];
   let next = pendingParse(deps.db.orm, size, 0);
   try {
     for (;;) {
@@ -178,10 +179,10 @@ export async function parsePending(deps: IngestDeps, opts: { batch?: number; sig
   } finally {
     // Nothing is left running against a closing database, whatever ended the loop.
     await next.catch(() => {}); // looked up ahead and not needed (aborted, or an error): its failure is not ours
-    await Promise.all(saving);
+    saved = await Promise.all(saving);
   }
   let first: { err: unknown } | null = null;
-  for (const r of await Promise.all(saving)) {
+  for (const r of saved) {
     if ('err' in r) first ??= r;
     else add(r.outs);
   }
