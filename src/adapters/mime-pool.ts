@@ -49,7 +49,7 @@ function startWorker(options: WorkerOptions): Worker {
 
 export interface ParsePool {
   /** parseMessageFile, in the worker. Budget errors come back as BudgetExceeded. */
-  parse(rawFile: string | RawSource, attachmentsDir: string, attachmentsRel: string, budgets: ParseBudgets): Promise<ParsedMessage>;
+  parse(rawFile: string | RawSource, attachmentsDir: string, attachmentsRel: string, budgets: ParseBudgets, stem?: string): Promise<ParsedMessage>;
   /** Ends the worker (what it still held fails); the next parse starts a new one. */
   stop(): Promise<void>;
   /** Starts the worker now (it loads the parser while the inbox connects); idle, it keeps no process alive. */
@@ -103,7 +103,7 @@ export function makeParsePool(opts: ParsePoolOptions = {}): ParsePool {
   };
 
   return {
-    parse(rawFile, attachmentsDir, attachmentsRel, budgets) {
+    parse(rawFile, attachmentsDir, attachmentsRel, budgets, stem = '') {
       const w = (worker ??= start());
       const id = nextId++;
       return new Promise<ParsedMessage>((resolve, reject) => {
@@ -116,7 +116,7 @@ export function makeParsePool(opts: ParsePoolOptions = {}): ParsePool {
         }, budgets.parseMs + graceMs);
         pending.set(id, { resolve, reject, timer });
         w.ref();
-        w.postMessage({ id, rawFile, attachmentsDir, attachmentsRel, budgets } satisfies ParseRequest);
+        w.postMessage({ id, rawFile, attachmentsDir, attachmentsRel, budgets, stem } satisfies ParseRequest);
       });
     },
     warm() {

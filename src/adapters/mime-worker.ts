@@ -10,6 +10,7 @@ export interface ParseRequest {
   attachmentsDir: string;
   attachmentsRel: string;
   budgets: ParseBudgets;
+  stem: string;
 }
 
 const port = parentPort;
@@ -17,7 +18,7 @@ if (!port) throw new Error('mime-worker.ts runs as a worker thread only');
 // Loaded now, before the first message comes: parseMessageFile then finds it in the module cache.
 void import('mailparser').catch(() => {});
 port.on('message', (req: ParseRequest) => {
-  parseMessageFile(req.rawFile, req.attachmentsDir, req.attachmentsRel, req.budgets).then(
+  parseMessageFile(req.rawFile, req.attachmentsDir, req.attachmentsRel, req.budgets, req.stem).then(
     (parsed) => port.postMessage({ id: req.id, parsed }),
     (err: unknown) => {
       const e = err as NodeJS.ErrnoException;

@@ -15,6 +15,7 @@ import { sql } from 'drizzle-orm';
 import type { Queryable } from './messages.ts';
 import { attachments, mailboxCheckpoints, mediaJobs, messages } from './schema.ts';
 import { GROUP_SIDECAR, memberPath, rawRange, type GroupSidecar } from '../adapters/raw-store.ts';
+import { attachmentOwner } from '../adapters/mime.ts';
 
 export interface FileFacts {
   size: number;
@@ -111,7 +112,7 @@ export function findProblems(s: StoreSnapshot, now: number, graceMs: number): { 
   }
   for (const [rel, f] of s.attachmentFiles) {
     if (attPaths.has(rel)) continue;
-    const owner = Number(rel.split(path.sep)[1]);
+    const owner = attachmentOwner(rel);
     if (statusOf.get(owner) === 'stored') continue;
     stray('attachments', statusOf.has(owner) ? 'attachment file' : 'attachment file of no message', rel, f);
   }

@@ -122,8 +122,6 @@ export async function processJob(deps: MediaDeps, job: MediaJob, signal: AbortSi
   const { db, media, log, dataDir } = deps;
   const p = mediaPaths(job.itemId);
   const absDir = path.join(dataDir, p.dir);
-  fs.mkdirSync(absDir, { recursive: true, mode: 0o700 });
-  sweepParts(absDir);
 
   // The work stops on shutdown, and when our lease turns out to be gone (another worker has the job now).
   const work = new AbortController();
@@ -164,6 +162,9 @@ export async function processJob(deps: MediaDeps, job: MediaJob, signal: AbortSi
       return done ? 'rejected' : 'lost';
     }
 
+    // Made only now: a video turned away leaves no folder behind (each new directory costs an inode).
+    fs.mkdirSync(absDir, { recursive: true, mode: 0o700 });
+    sweepParts(absDir);
     let running = false;
     const out = await media.transcode(original, path.join(dataDir, p.video), verdict.plan, {
       signal: work.signal,

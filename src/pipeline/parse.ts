@@ -2,10 +2,9 @@
 // crash loop: the attempt is counted before parsing, so a message that kills the worker or the process runs
 // out of tries. mailparser runs in a worker thread (src/adapters/mime-pool.ts): several messages are in its
 // hands at once, and parsed results are saved a chunk per transaction while the next ones are parsed.
-import path from 'node:path';
 import type { IngestDeps } from './ingest.ts';
 import { countParseAttempts, pendingParse, quarantine, recordParseError, saveParsed } from '../db/messages.ts';
-import { BudgetExceeded, parseMessageFile, type ParsedMessage } from '../adapters/mime.ts';
+import { BudgetExceeded, attachmentPlace, parseMessageFile, type ParsedMessage } from '../adapters/mime.ts';
 import { parseInWorker } from '../adapters/mime-pool.ts';
 import { errorMessage } from '../errors.ts';
 import { failpoint } from '../runtime/failpoints.ts';
@@ -31,14 +30,15 @@ interface Pending {
  */
 function parseFile(deps: IngestDeps, msg: Pending): Promise<ParsedMessage> {
   const { limits } = deps;
-  const attachmentsRel = path.join('attachments', String(msg.id));
+  const { dir, stem } = attachmentPlace(msg.id);
   const parse = msg.size > SOLO_BYTES ? parseMessageFile : parseInWorker;
-  return parse(deps.rawStore.locate(msg.rawPath), deps.rawStore.absolute(attachmentsRel), attachmentsRel, {
+  const budgets = {
     headerBytes: limits.headerBytes,
     mimeParts: limits.mimeParts,
     attachmentBytes: limits.attachmentBytes,
     parseMs: limits.parseSeconds * 1000,
-  });
+  };
+  return parse(deps.rawStore.locate(msg.rawPath), deps.rawStore.absolute(dir), dir, budgets, stem);
 }
 
 /** What a failed parse (or save) leads to: quarantine past a budget or out of tries, else a retry later. */

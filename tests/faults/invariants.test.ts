@@ -61,7 +61,7 @@ describe.each(backends)('invariants on %s', (backend) => {
       const stray = path.join(path.dirname(abs(rows[2].rawPath)), '00000000-stray.eml');
       fs.writeFileSync(stray, 'From: nobody\r\n\r\nstray\r\n');
       fs.writeFileSync(stray.replace(/\.eml$/, '.json'), '{}');
-      const strayAtt = path.join(path.dirname(abs(atts[0].path)), '9.bin');
+      const strayAtt = path.join(path.dirname(abs(atts[0].path)), `${atts[0].messageId}.9.bin`);
       fs.writeFileSync(strayAtt, 'x');
       for (const f of [stray, stray.replace(/\.eml$/, '.json'), strayAtt]) fs.utimesSync(f, longAgo, longAgo);
       // 4. an attachment file gone
@@ -138,10 +138,16 @@ describe('the pure comparison', () => {
       { id: 2, rawPath: 'raw/d/b.eml', size: 1, sha256: 'y', status: 'parsed', source: 'f:2' },
     ];
     for (const p of ['raw/d/a.eml', 'raw/d/a.json', 'raw/d/b.eml', 'raw/d/b.json']) s.rawFiles.set(p, file());
+    // attachments/<id / 1000>/<id>.<n>.bin, and the earlier attachments/<id>/<n>.bin
+    s.attachmentFiles.set(path.join('attachments', '0', '.1.0.tmp'), file());
+    s.attachmentFiles.set(path.join('attachments', '0', '2.0.bin'), file());
+    s.attachmentFiles.set(path.join('attachments', '0', '3.0.bin'), file());
     s.attachmentFiles.set(path.join('attachments', '1', '.0.tmp'), file());
     s.attachmentFiles.set(path.join('attachments', '2', '0.bin'), file());
     s.attachmentFiles.set(path.join('attachments', '3', '0.bin'), file());
     expect(findProblems(s, 10_000, 0).problems.map((p) => p.detail)).toEqual([
+      `attachment file without a row: ${path.join('attachments', '0', '2.0.bin')}`,
+      `attachment file of no message without a row: ${path.join('attachments', '0', '3.0.bin')}`,
       `attachment file without a row: ${path.join('attachments', '2', '0.bin')}`,
       `attachment file of no message without a row: ${path.join('attachments', '3', '0.bin')}`,
     ]);

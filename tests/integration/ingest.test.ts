@@ -124,7 +124,8 @@ describe.each(backends)('ingest on %s', (backend) => {
     expect(video.size).toBe(payload.length);
     expect(video.sha256).toBe(createHash('sha256').update(payload).digest('hex'));
     const abs = app.rawStore.absolute(video.path);
-    expect(abs.startsWith(path.join(app.dataDir, 'attachments'))).toBe(true);
+    // Generated names, a folder per thousand messages: attachments/<id / 1000>/<id>.<n>.bin
+    expect(video.path).toBe(path.join('attachments', String(Math.floor(m.id / 1000)), `${m.id}.0.bin`));
     expect(fs.readFileSync(abs).equals(payload)).toBe(true);
     // Supporters may be at risk: nothing readable by other local users.
     expect(fs.statSync(abs).mode & 0o777).toBe(0o600);
