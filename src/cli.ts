@@ -4,6 +4,7 @@ import { loadConfig } from './config.ts';
 import { makeApp, makeAppWhenReachable, type App } from './app.ts';
 import { exitCodeOf, errorMessage, IntakeError } from './errors.ts';
 import { makeLogger } from './adapters/logger.ts';
+import { loadImapFlow } from './adapters/imap.ts';
 import { runDaemon, runOnce } from './pipeline/daemon.ts';
 import { importPaths } from './pipeline/import.ts';
 import { listMessages } from './db/messages.ts';
@@ -51,6 +52,7 @@ export function buildCli(): Command {
     .action(async (opts: { once?: boolean }) => {
       const config = loadConfig();
       const log = makeLogger(config.logLevel);
+      if (config.imap) void loadImapFlow(); // loads while the database connects and migrates
       const ac = new AbortController();
       const off = onShutdown(log, () => ac.abort());
       try {
