@@ -5,16 +5,45 @@ const ADDRESS = /[\p{L}\p{N}._%+'-]{1,64}\s?@\s?[\p{L}\p{N}-]{1,63}(?:\.[\p{L}\p
 
 export const ADDRESS_PLACEHOLDER = '[address removed]';
 
-export function redactAddresses(text: string): string {
-  // Most text holds no @ at all: skip the Unicode-class regex there (it dominates a 10,000-item digest).
-  return text.includes('@') ? text.replace(ADDRESS, ADDRESS_PLACEHOLDER) : text;
+/** One character of an address's local part, as in ADDRESS. */
+const LOCAL_CHAR = /^[\p{L}\p{N}._%+'-]$/u;
+
+/**
+ * Where a match of ADDRESS that has its @ at `at` would start: the run of local-part characters (at most 64)
+ * before it, and an optional space. No match with this @ can start earlier, and none with a later @ either
+ * (a local part holds no @).
+ */
+function localPartStart(text: string, at: number, floor: number): number {
+  let i = at;
+  if (i > floor && /\s/.test(text[i - 1])) i--;
+  for (let n = 0; n < 64 && i > floor; n++) {
+    let j = i - 1;
+    if (j > floor && (text.charCodeAt(j) & 0xfc00) === 0xdc00 && (text.charCodeAt(j - 1) & 0xfc00) === 0xd800) j--;
+    if (!LOCAL_CHAR.test(text.slice(j, i))) break;
+    i = j;
+  }
+  return i;
 }
 
-export function hasAddress(text: string): boolean {
+export function redactAddresses(text: string): string {
+  // Most text holds no @ at all: skip the Unicode-class regex there (it dominates a 10,000-item digest).
+  let at = text.indexOf('@');
+  if (at < 0) return text;
+  // The regex is tried only from where a match with the next @ could start: run over the whole text, the
+  // engine tried every position, each with up to 64 steps back. The result is the one a replace over the
+  // whole text gives (tests/unit/privacy.test.ts).
+  let out = '';
+  let pos = 0;
+  while (at >= 0) {
+    ADDRESS.lastIndex = localPartStart(text, at, pos);
+    const m = ADDRESS.exec(text);
+    if (!m) break;
+    out += text.slice(pos, m.index) + ADDRESS_PLACEHOLDER;
+    pos = m.index + m[0].length;
+    at = text.indexOf('@', pos);
+  }
   ADDRESS.lastIndex = 0;
-  const found = ADDRESS.test(text);
-  ADDRESS.lastIndex = 0;
-  return found;
+  return pos === 0 ? text : out + text.slice(pos);
 }
 
 /** A short single-paragraph excerpt: whitespace folded, addresses removed, cut at a word near `max` characters. */

@@ -13,6 +13,13 @@ describe('redactAddresses', () => {
     ['𝐀'.repeat(70) + '@example.org', '𝐀'.repeat(6) + ADDRESS_PLACEHOLDER],
     ['a@b@c.d', `a@${ADDRESS_PLACEHOLDER}`],
     ['@@@', '@@@'],
+    // The search starts shortly before each @: at most 64 letters (astral ones included) and a space.
+    ['𝐀'.repeat(64) + ' @mail.ru', ADDRESS_PLACEHOLDER],
+    ['𝐀'.repeat(65) + ' @mail.ru', '𝐀' + ADDRESS_PLACEHOLDER],
+    ['a'.repeat(64) + ' @mail.ru', ADDRESS_PLACEHOLDER],
+    ['a'.repeat(65) + ' @mail.ru', 'a' + ADDRESS_PLACEHOLDER],
+    ['x '.repeat(500) + 'a@b.cd ' + 'y'.repeat(300) + ' e @ f.gh!', 'x '.repeat(500) + `${ADDRESS_PLACEHOLDER} ` + 'y'.repeat(300) + ` ${ADDRESS_PLACEHOLDER}!`],
+    ['not@an address, then ' + 'z'.repeat(80) + ' o@p.qr', `not@an address, then ${'z'.repeat(80)} ${ADDRESS_PLACEHOLDER}`],
   ])('%j', (text, want) => {
     expect(redactAddresses(text)).toBe(want);
   });
