@@ -72,7 +72,7 @@ const BASE64_FROM_CHARS = 64 * 1024;
 export async function buildMessage(m: OutgoingMail): Promise<Buffer> {
   const large = m.text.length + (m.html?.length ?? 0) > BASE64_FROM_CHARS;
   const info = await builder.sendMail({
-    // A digest of thousands of items: base64 is about a third of the size (3.9 against ~2 MB for 2000 items)
+    // A digest of thousands of items: base64 is smaller (the bench digest of 2000 items: 3.2 against 3.9 MB)
     // and is encoded natively, where quoted-printable is a loop over every byte.
     ...(large ? { textEncoding: 'base64' as const } : {}),
     from: { name: m.from.name, address: m.from.address },

@@ -1,5 +1,5 @@
 // buildMessage: the bytes of an outgoing mail. A large body (a digest of thousands of items) goes out in base64,
-// about a third of its quoted-printable size in Cyrillic; a short acknowledgement keeps nodemailer's choice.
+// smaller than quoted-printable for Cyrillic; a short acknowledgement keeps nodemailer's choice.
 // Both read back to the same text with mailparser.
 import { describe, expect, it } from 'vitest';
 import { simpleParser } from 'mailparser';
