@@ -32,9 +32,20 @@ const SLOW_LOOK_MS = 200;
  */
 export async function followChain<T>(work: Promise<T>, stages: FollowStage[], opts: { signal?: AbortSignal } = {}): Promise<T> {
   const ended = stages.map(() => false);
+  // A stage that waits wakes when anything it follows changes (a pass that did something, an end), not at
+  // its next 50 ms look: the end of the run passes down five stages, and each look lost up to that.
+  let wake = () => {};
+  let changed = new Promise<void>((r) => (wake = r));
+  const changes = () => {
+    const w = wake;
+    changed = new Promise<void>((r) => (wake = r));
+    w();
+  };
+  const waitChange = (ms: number) => Promise.race([changed, abortableDelay(ms, opts.signal)]);
   let drained = false;
   const settled = work.finally(() => {
     drained = true;
+    changes();
   });
   const upstreamDone = (i: number) => (i === 0 ? drained : ended[i - 1]);
   // A later stage looks again when the one before it has ended a pass that did something, or, while that
@@ -52,19 +63,23 @@ export async function followChain<T>(work: Promise<T>, stages: FollowStage[], op
         if (finalPass && stage.last) return await stage.last();
         const news = i === 0 || progress[i - 1] !== seen || (running[i - 1] && Date.now() - lookedAt >= SLOW_LOOK_MS);
         if (!finalPass && !news) {
-          await abortableDelay(50, opts.signal);
+          await waitChange(50);
           continue;
         }
         if (i > 0) seen = progress[i - 1];
         lookedAt = Date.now();
         running[i] = true;
         const n = await stage.pass().finally(() => (running[i] = false));
-        if (n) progress[i]++;
+        if (n) {
+          progress[i]++;
+          changes();
+        }
         if (finalPass && !n) return;
-        if (!n && i === 0) await abortableDelay(50, opts.signal);
+        if (!n && i === 0) await waitChange(50);
       }
     } finally {
       ended[i] = true;
+      changes();
     }
   });
   const results = await Promise.allSettled([settled, ...loops]);

@@ -1,0 +1,71 @@
+// followChain (run --once): each stage follows the one before it, and the end of the inbox drain passes down
+// the chain at once. Timers are fake and never advanced here: a stage that waited for its next 50 ms look
+// instead of the change it follows would never move.
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { followChain, type FollowStage } from '../../src/pipeline/process.ts';
+
+async function flush(rounds = 100) {
+  for (let i = 0; i < rounds; i++) await Promise.resolve();
+}
+
+afterEach(() => vi.useRealTimers());
+
+describe('followChain', () => {
+  it('ends every stage as soon as the one before it has ended, without waiting for a timer', async () => {
+    vi.useFakeTimers();
+    const calls: string[] = [];
+    let finish!: (v: string) => void;
+    const work = new Promise<string>((r) => (finish = r));
+    // Three stages with nothing to do: each only says it looked.
+    const stages: FollowStage[] = ['parse', 'understand', 'send'].map((name) => ({
+      pass: async () => {
+        calls.push(name);
+        return 0;
+      },
+    }));
+    let result: string | undefined;
+    void followChain(work, stages).then((r) => (result = r));
+    await flush();
+    const before = calls.length;
+    finish('drained');
+    await flush();
+    expect(result).toBe('drained');
+    // each stage's last pass came after the drain ended
+    expect(calls.slice(before)).toEqual(['parse', 'understand', 'send']);
+  });
+
+  it('passes work down as it is done: a stage looks again when the one before it did something', async () => {
+    vi.useFakeTimers();
+    let finish!: (v: number) => void;
+    const work = new Promise<number>((r) => (finish = r));
+    let queued = 3; // what the first stage will find, one per pass
+    let handed = 0;
+    const seen: number[] = [];
+    const stages: FollowStage[] = [
+      {
+        pass: async () => {
+          if (!queued) return 0;
+          queued--;
+          handed++;
+          return 1;
+        },
+      },
+      {
+        pass: async () => {
+          seen.push(handed);
+          const n = handed;
+          handed = 0;
+          return n;
+        },
+      },
+    ];
+    let result: number | undefined;
+    void followChain(work, stages).then((r) => (result = r));
+    await flush();
+    // all three handed on while the drain still runs, with no timer fired
+    expect(seen.reduce((a, b) => a + b, 0)).toBe(3);
+    finish(3);
+    await flush();
+    expect(result).toBe(3);
+  });
+});
