@@ -165,7 +165,7 @@ let mailparser: typeof import('mailparser') | undefined;
 /**
  * Parses one stored raw message. Attachments go to <attachmentsDir>/<stem><partIndex>.bin (tmp name, then
  * rename), so a re-parse after a crash overwrites the same files rather than leaving orphans. The stem lets
- * many messages share one folder: a new folder per message cost a directory inode each (see parse.ts).
+ * many messages share one folder: a new folder per message cost a directory inode each (see attachmentPlace).
  */
 export async function parseMessageFile(
   rawFile: string | RawSource,

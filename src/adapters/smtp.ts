@@ -65,10 +65,10 @@ export interface Mailer {
 
 const builder = nodemailer.createTransport({ streamTransport: true, buffer: true, newline: 'windows' });
 
-/** The message as it goes over the wire: RFC 5322 bytes with CRLF line ends. */
 /** Past this many characters a body goes out in base64: quoted-printable spells each byte of Cyrillic as =XX. */
 const BASE64_FROM_CHARS = 64 * 1024;
 
+/** The message as it goes over the wire: RFC 5322 bytes with CRLF line ends. */
 export async function buildMessage(m: OutgoingMail): Promise<Buffer> {
   const large = m.text.length + (m.html?.length ?? 0) > BASE64_FROM_CHARS;
   const info = await builder.sendMail({

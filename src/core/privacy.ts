@@ -5,8 +5,9 @@ const ADDRESS = /[\p{L}\p{N}._%+'-]{1,64}\s?@\s?[\p{L}\p{N}-]{1,63}(?:\.[\p{L}\p
 
 export const ADDRESS_PLACEHOLDER = '[address removed]';
 
-/** One character of an address's local part, as in ADDRESS. */
+/** One character of an address's local part, as in ADDRESS, and the space it allows before the @. */
 const LOCAL_CHAR = /^[\p{L}\p{N}._%+'-]$/u;
+const SPACE = /\s/;
 
 /**
  * Where a match of ADDRESS that has its @ at `at` would start: the run of local-part characters (at most 64)
@@ -15,7 +16,7 @@ const LOCAL_CHAR = /^[\p{L}\p{N}._%+'-]$/u;
  */
 function localPartStart(text: string, at: number, floor: number): number {
   let i = at;
-  if (i > floor && /\s/.test(text[i - 1])) i--;
+  if (i > floor && SPACE.test(text[i - 1])) i--;
   for (let n = 0; n < 64 && i > floor; n++) {
     let j = i - 1;
     if (j > floor && (text.charCodeAt(j) & 0xfc00) === 0xdc00 && (text.charCodeAt(j - 1) & 0xfc00) === 0xd800) j--;

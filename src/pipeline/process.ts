@@ -2,7 +2,6 @@
 import type { IngestDeps } from './ingest.ts';
 import { parsePending } from './parse.ts';
 import { understandPending } from './understand.ts';
-import { abortableDelay } from '../runtime/loop.ts';
 
 export async function processPending(deps: IngestDeps, opts: { signal?: AbortSignal } = {}) {
   const parse = await parsePending(deps, opts);
@@ -41,7 +40,21 @@ export async function followChain<T>(work: Promise<T>, stages: FollowStage[], op
     changed = new Promise<void>((r) => (wake = r));
     w();
   };
-  const waitChange = (ms: number) => Promise.race([changed, abortableDelay(ms, opts.signal)]);
+  // The timer and the abort listener go as soon as the wait ends, whichever way: a change can come every few
+  // milliseconds, and a listener left for each would pile up on the signal.
+  const waitChange = (ms: number) =>
+    new Promise<void>((resolve) => {
+      const { signal } = opts;
+      if (signal?.aborted) return resolve();
+      const done = () => {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      signal?.addEventListener('abort', done, { once: true });
+      void changed.then(done);
+    });
   let drained = false;
   const settled = work.finally(() => {
     drained = true;

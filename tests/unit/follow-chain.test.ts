@@ -1,6 +1,7 @@
 // followChain (run --once): each stage follows the one before it, and the end of the inbox drain passes down
 // the chain at once. Timers are fake and never advanced here: a stage that waited for its next 50 ms look
 // instead of the change it follows would never move.
+import { getEventListeners } from 'node:events';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { followChain, type FollowStage } from '../../src/pipeline/process.ts';
 
@@ -67,5 +68,27 @@ describe('followChain', () => {
     finish(3);
     await flush();
     expect(result).toBe(3);
+  });
+});
+
+describe('followChain waits', () => {
+  it('keep no more than one abort listener per stage on the run signal, and none after it', async () => {
+    const ac = new AbortController();
+    let finish!: () => void;
+    const work = new Promise<void>((r) => (finish = r));
+    let left = 50; // the first stage does something 50 times, each a change the second one wakes for
+    const stages: FollowStage[] = [
+      { pass: async () => (left-- > 0 ? (await new Promise((r) => setTimeout(r, 1)), 1) : 0) },
+      { pass: async () => 0 },
+    ];
+    const chain = followChain(work, stages, { signal: ac.signal });
+    let most = 0;
+    const watch = setInterval(() => (most = Math.max(most, getEventListeners(ac.signal, 'abort').length)), 1);
+    await new Promise((r) => setTimeout(r, 200));
+    finish();
+    await chain;
+    clearInterval(watch);
+    expect(most).toBeLessThanOrEqual(stages.length);
+    expect(getEventListeners(ac.signal, 'abort')).toHaveLength(0);
   });
 });
