@@ -104,9 +104,19 @@ function removeOutputs(deps: MediaDeps, itemId: number): void {
   for (const f of [p.video, p.poster]) fs.rmSync(path.join(deps.dataDir, f), { force: true });
 }
 
-/** Jobs of items made before this stage existed, and jobs a dead process left `processing`. */
+/** Databases whose video items without a job were looked for by this process (once is enough, see below). */
+const missingLookedFor = new WeakSet<Db>();
+
+/**
+ * Jobs a dead process left `processing`, on every pass; and, once per process and database, jobs for video
+ * items made before this stage existed. Every item made since gets its job in its own transaction, so the
+ * scan of all items (no index serves it) need not run on each pass of a campaign's growing table.
+ */
 export async function recoverMedia(deps: MediaDeps): Promise<number> {
-  await enqueueMissing(deps.db.orm);
+  if (!missingLookedFor.has(deps.db)) {
+    await enqueueMissing(deps.db.orm);
+    missingLookedFor.add(deps.db);
+  }
   const items = await recoverExpired(deps.db.orm, {
     maxAttempts: deps.maxAttempts,
     retryDelayMs: deps.retryDelayMs ?? retryDelayMs,

@@ -14,7 +14,7 @@ import { CANARY, testVideos, topBoxes, videoMail, type TestVideos, type VideoNam
 import { importPaths } from '../../src/pipeline/import.ts';
 import { attachments, items, mediaJobs, messages } from '../../src/db/schema.ts';
 import { claimJob, enqueueMissing, getJob, jobsOfItems, type MediaJob } from '../../src/db/media.ts';
-import { drainMedia, mediaDepsOf, processJob, runDueJobs, WAIT_FOR_FFMPEG_MS, type MediaDeps } from '../../src/pipeline/media.ts';
+import { drainMedia, mediaDepsOf, processJob, recoverMedia, runDueJobs, WAIT_FOR_FFMPEG_MS, type MediaDeps } from '../../src/pipeline/media.ts';
 import { understandOne } from '../../src/pipeline/understand.ts';
 import { makeMediaTool, type MediaTool } from '../../src/adapters/ffmpeg.ts';
 
@@ -108,6 +108,15 @@ describe.each(backends)('media jobs on %s', (backend) => {
     await understandOne(app.deps, m.id);
     expect(await enqueueMissing(app.db.orm)).toBe(0);
     expect(await app.db.orm.select().from(mediaJobs)).toHaveLength(all.length);
+  });
+
+  it('a video item without a job (made before this stage) gets one when a process first passes', async () => {
+    const [victim] = await app.db.orm.select({ itemId: mediaJobs.itemId }).from(mediaJobs).limit(1);
+    await app.db.orm.delete(mediaJobs).where(eq(mediaJobs.itemId, victim.itemId));
+    // a new process: its own database handle (the look for such items runs once per process and database)
+    expect(await recoverMedia({ ...deps, db: { ...app.db } })).toBe(0);
+    const [job] = await app.db.orm.select().from(mediaJobs).where(eq(mediaJobs.itemId, victim.itemId));
+    expect(job).toMatchObject({ state: 'queued', attempts: 0 });
   });
 
   it('every clip ends ready or rejected; one ffmpeg at a time', async () => {
