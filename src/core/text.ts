@@ -304,11 +304,6 @@ const TG_LATIN_WORDS = new Set(
   dorem salom assalomu`),
 );
 
-/**
- * The language of a supporter's text: Tajik is told from Russian by its own letters and words, Russian is
- * Cyrillic without them, English is Latin (Tajik written in Latin letters is recognised by its words).
- * null when the text is too short to tell (a name, an emoji, "ok").
- */
 /** Letters counted by script in one pass (called for every message: no array of matches). */
 function letterCounts(s: string): { cyr: number; lat: number; tg: number; ru: number } {
   let cyr = 0;
@@ -336,6 +331,11 @@ function letterCounts(s: string): { cyr: number; lat: number; tg: number; ru: nu
   return { cyr, lat, tg, ru };
 }
 
+/**
+ * The language of a supporter's text: Tajik is told from Russian by its own letters and words, Russian is
+ * Cyrillic without them, English is Latin (Tajik written in Latin letters is recognised by its words).
+ * null when the text is too short to tell (a name, an emoji, "ok").
+ */
 export function detectLanguage(text: string): Language | null {
   let clean = (text ?? '').slice(0, 20_000);
   if (/https?:\/\/|www\./i.test(clean)) clean = clean.replace(/https?:\/\/\S+|www\.\S+/gi, ' ');

@@ -32,16 +32,13 @@ const SLOW_LOOK_MS = 200;
 export async function followChain<T>(work: Promise<T>, stages: FollowStage[], opts: { signal?: AbortSignal } = {}): Promise<T> {
   const ended = stages.map(() => false);
   // A stage that waits wakes when anything it follows changes (a pass that did something, an end), not at
-  // its next 50 ms look: the end of the run passes down five stages, and each look lost up to that.
-  let wake = () => {};
-  let changed = new Promise<void>((r) => (wake = r));
+  // its next 50 ms look: the end of the run passes down five stages, and each look lost up to that. A wait
+  // leaves nothing behind when it ends (no timer, no abort listener, no waiter): a change can come every few
+  // milliseconds.
+  const waiters = new Set<() => void>();
   const changes = () => {
-    const w = wake;
-    changed = new Promise<void>((r) => (wake = r));
-    w();
+    for (const w of [...waiters]) w();
   };
-  // The timer and the abort listener go as soon as the wait ends, whichever way: a change can come every few
-  // milliseconds, and a listener left for each would pile up on the signal.
   const waitChange = (ms: number) =>
     new Promise<void>((resolve) => {
       const { signal } = opts;
@@ -49,11 +46,12 @@ export async function followChain<T>(work: Promise<T>, stages: FollowStage[], op
       const done = () => {
         clearTimeout(timer);
         signal?.removeEventListener('abort', done);
+        waiters.delete(done);
         resolve();
       };
       const timer = setTimeout(done, ms);
       signal?.addEventListener('abort', done, { once: true });
-      void changed.then(done);
+      waiters.add(done);
     });
   let drained = false;
   const settled = work.finally(() => {
