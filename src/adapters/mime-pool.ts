@@ -19,14 +19,21 @@ const WORKER_HEAP_MB = 512;
 /** How long past its own budget a parse may go before the worker is taken to be stuck and ended. */
 const STUCK_GRACE_MS = 5_000;
 
+/** A worker that has not said it is ready by then is ended (its messages fail, to be retried). */
+const BOOT_MS = 60_000;
+
 interface Pending {
   resolve: (m: ParsedMessage) => void;
   reject: (err: Error) => void;
-  timer: NodeJS.Timeout;
+  parseMs: number;
+  /** Armed once the worker is ready: a worker still starting is not one whose event loop stopped. */
+  timer: NodeJS.Timeout | null;
 }
 
+/** What the worker says: that it can parse (`ready`, once), or a parse's outcome. */
 interface Reply {
   id: number;
+  ready?: true;
   parsed?: ParsedMessage;
   error?: { budget: string | null; message: string; code: string | null };
 }
@@ -61,33 +68,64 @@ export interface ParsePoolOptions {
   start?: (options: WorkerOptions) => Worker;
   heapMb?: number;
   stuckGraceMs?: number;
+  /** How long a starting worker may take to say it is ready (BOOT_MS). */
+  bootMs?: number;
 }
 
 export function makeParsePool(opts: ParsePoolOptions = {}): ParsePool {
   const heapMb = opts.heapMb ?? WORKER_HEAP_MB;
   const graceMs = opts.stuckGraceMs ?? STUCK_GRACE_MS;
+  const bootMs = opts.bootMs ?? BOOT_MS;
   let worker: Worker | null = null;
+  let ready = false;
+  let boot: NodeJS.Timeout | null = null;
   const pending = new Map<number, Pending>();
   let nextId = 1;
 
   const failAll = (w: Worker, err: Error) => {
     if (worker !== w) return;
     worker = null;
+    if (boot) clearTimeout(boot);
     for (const [id, p] of pending) {
-      clearTimeout(p.timer);
+      if (p.timer) clearTimeout(p.timer);
       pending.delete(id);
       p.reject(err);
     }
   };
 
+  // The worker enforces the parse budget itself; this is for a worker whose event loop no longer turns.
+  const arm = (w: Worker, p: Pending) => {
+    p.timer = setTimeout(() => {
+      // Alone in the worker, this message is the one that stuck it; with others, any of them may be.
+      const seconds = Math.round(p.parseMs / 1000);
+      failAll(w, pending.size === 1 ? new BudgetExceeded(`parsing took longer than ${seconds} s`) : new Error('the parser stopped answering'));
+      void w.terminate();
+    }, p.parseMs + graceMs);
+  };
+
   const start = (): Worker => {
     const w = (opts.start ?? startWorker)({ resourceLimits: { maxOldGenerationSizeMb: heapMb } });
     w.unref();
+    // Starting takes a while (loading the parser; under tsx, compiling it) and longer on a busy machine: the
+    // parse timers count from when the worker is ready, so a slow start is never blamed on a message.
+    ready = false;
+    boot = setTimeout(() => {
+      failAll(w, new Error(`the parser did not start within ${bootMs / 1000} s`));
+      void w.terminate();
+    }, bootMs);
+    boot.unref();
     w.on('message', (r: Reply) => {
+      if (r.ready) {
+        if (worker !== w) return;
+        ready = true;
+        if (boot) clearTimeout(boot);
+        for (const p of pending.values()) arm(w, p);
+        return;
+      }
       const p = pending.get(r.id);
       if (!p) return;
       pending.delete(r.id);
-      clearTimeout(p.timer);
+      if (p.timer) clearTimeout(p.timer);
       if (!pending.size) w.unref();
       if (r.parsed) return p.resolve(r.parsed);
       const e = r.error!;
@@ -107,14 +145,9 @@ export function makeParsePool(opts: ParsePoolOptions = {}): ParsePool {
       const w = (worker ??= start());
       const id = nextId++;
       return new Promise<ParsedMessage>((resolve, reject) => {
-        // The worker enforces the parse budget itself; this is for a worker whose event loop no longer turns.
-        const timer = setTimeout(() => {
-          // Alone in the worker, this message is the one that stuck it; with others, any of them may be.
-          const seconds = Math.round(budgets.parseMs / 1000);
-          failAll(w, pending.size === 1 ? new BudgetExceeded(`parsing took longer than ${seconds} s`) : new Error('the parser stopped answering'));
-          void w.terminate();
-        }, budgets.parseMs + graceMs);
-        pending.set(id, { resolve, reject, timer });
+        const p: Pending = { resolve, reject, parseMs: budgets.parseMs, timer: null };
+        pending.set(id, p);
+        if (ready) arm(w, p);
         w.ref();
         w.postMessage({ id, rawFile, attachmentsDir, attachmentsRel, budgets, stem } satisfies ParseRequest);
       });

@@ -15,8 +15,12 @@ export interface ParseRequest {
 
 const port = parentPort;
 if (!port) throw new Error('mime-worker.ts runs as a worker thread only');
-// Loaded now, before the first message comes: parseMessageFile then finds it in the module cache.
-void import('mailparser').catch(() => {});
+// Loaded now, before the first message comes: parseMessageFile then finds it in the module cache. Then the
+// pool is told the worker is ready, and its timers for the messages sent meanwhile start (mime-pool.ts). A
+// failed load is parseMessageFile's to report, message by message.
+void import('mailparser')
+  .catch(() => {})
+  .then(() => port.postMessage({ ready: true }));
 port.on('message', (req: ParseRequest) => {
   parseMessageFile(req.rawFile, req.attachmentsDir, req.attachmentsRel, req.budgets, req.stem).then(
     (parsed) => port.postMessage({ id: req.id, parsed }),

@@ -73,6 +73,7 @@ describe('the real parse worker', () => {
 const standIn = (options: WorkerOptions) =>
   new Worker(
     `const { parentPort } = require('node:worker_threads');
+     parentPort.postMessage({ ready: true });
      parentPort.on('message', (req) => {
        if (req.rawFile.includes('poison')) process.exit(3);
        if (req.rawFile.includes('hog')) { const keep = []; for (;;) keep.push(new Array(1e6).fill(req.id)); }
@@ -112,6 +113,43 @@ describe('a worker that fails', () => {
     for (const r of [a, b]) expect(r).toMatchObject({ status: 'rejected', reason: { message: 'the parser stopped answering' } });
     for (const r of [a, b]) expect((r as PromiseRejectedResult).reason).not.toBeInstanceOf(BudgetExceeded);
     expect(await parse('/m/fine-6')).toEqual({ subject: '/m/fine-6' });
+  });
+});
+
+describe('a worker that starts slowly', () => {
+  /** A stand-in that takes `ms` to be ready (loading the parser on a busy machine), or never says it is. */
+  const slowStart = (ms: number | null) => (options: WorkerOptions) =>
+    new Worker(
+      `const { parentPort } = require('node:worker_threads');
+       // what comes before it is ready is answered once it is (a real worker's messages wait for the parser)
+       const held = [];
+       const answer = (req) => parentPort.postMessage({ id: req.id, parsed: { subject: req.rawFile } });
+       let ready = false;
+       parentPort.on('message', (req) => (ready ? answer(req) : held.push(req)));
+       ${ms === null ? '' : `setTimeout(() => { ready = true; parentPort.postMessage({ ready: true }); held.forEach(answer); }, ${ms});`}`,
+      { ...options, eval: true },
+    );
+  const quick = { ...budgets, parseMs: 50 };
+
+  it('is not taken for a stuck one: the parse timers start when it is ready', async () => {
+    const pool = makeParsePool({ start: slowStart(800), stuckGraceMs: 100 });
+    try {
+      // 800 ms to start against a 50 ms budget and a 100 ms grace: counted from the request, this would be a quarantine
+      expect(await pool.parse('/m/late', '/nowhere', 'nowhere', quick)).toEqual({ subject: '/m/late' });
+    } finally {
+      await pool.stop();
+    }
+  });
+
+  it('one that never says it is ready is ended after the start limit, and its messages fail as a retry', async () => {
+    const pool = makeParsePool({ start: slowStart(null), stuckGraceMs: 100, bootMs: 300 });
+    try {
+      const err = await pool.parse('/m/never', '/nowhere', 'nowhere', quick).catch((e) => e);
+      expect(err).not.toBeInstanceOf(BudgetExceeded);
+      expect(err.message).toBe('the parser did not start within 0.3 s');
+    } finally {
+      await pool.stop();
+    }
   });
 });
 
