@@ -17,6 +17,8 @@ export interface LinkInput {
   subject: string | null;
   /** The body after splitReply (quotes removed). */
   body: string;
+  /** signOff(body), when the caller has it already; computed here otherwise. */
+  signOff?: string | null;
 }
 
 export interface LinkResult {
@@ -508,10 +510,11 @@ interface Token {
 
 function tokensOf(text: string): Token[] {
   // Links and addresses are not names; "#JusticeForKhurshed" holds one.
-  const masked = text
-    .replace(/https?:\/\/\S+|www\.\S+/gi, (m) => ' '.repeat(m.length))
-    .replace(/[\w.+'-]{1,64}@[\w-]{1,63}(?:\.[\w-]{1,63})+/g, (m) => ' '.repeat(m.length))
-    .replace(/#[\p{L}\p{M}\p{N}_]+/gu, (m) => m.replace(/(\p{Ll})(\p{Lu})/gu, '$1 $2').replace(/[#_]/g, ' '));
+  // (The address and hashtag patterns only where an @ or a # is: most texts have neither.)
+  let masked = text.replace(/https?:\/\/\S+|www\.\S+/gi, (m) => ' '.repeat(m.length));
+  if (masked.includes('@')) masked = masked.replace(/[\w.+'-]{1,64}@[\w-]{1,63}(?:\.[\w-]{1,63})+/g, (m) => ' '.repeat(m.length));
+  if (masked.includes('#'))
+    masked = masked.replace(/#[\p{L}\p{M}\p{N}_]+/gu, (m) => m.replace(/(\p{Ll})(\p{Lu})/gu, '$1 $2').replace(/[#_]/g, ' '));
   const out: Token[] = [];
   for (const m of masked.matchAll(/[\p{L}\p{M}]+(?:['’ʼ`][\p{L}\p{M}]+)*/gu)) {
     out.push({ text: m[0], key: nameKey(m[0]), index: m.index!, capitalized: /^\p{Lu}/u.test(m[0]) });
@@ -563,15 +566,20 @@ function scanNames(text: string, c: CompiledCampaign, opts: { exclude?: [number,
     if (!old || rank(e) > rank(old)) evidence.set(e.story, e);
   };
 
+  // Per story, the tokens that fit its given names and its surname, in text order.
+  type Hit = { t: Token; q: Quality };
+  const hitsOf = new Map<number, { given: Hit[]; surname: Hit[] }>();
+  tokens.forEach((t, i) => {
+    for (const f of fits[i]) {
+      let h = hitsOf.get(f.story);
+      if (!h) hitsOf.set(f.story, (h = { given: [], surname: [] }));
+      h[f.part].push({ t, q: f.quality });
+    }
+  });
   for (const sn of names) {
-    const given: Array<{ t: Token; q: Quality }> = [];
-    const surname: Array<{ t: Token; q: Quality }> = [];
-    tokens.forEach((t, i) => {
-      for (const f of fits[i]) {
-        if (f.story !== sn.story) continue;
-        (f.part === 'given' ? given : surname).push({ t, q: f.quality });
-      }
-    });
+    const h = hitsOf.get(sn.story);
+    if (!h) continue;
+    const { given, surname } = h;
     const bestQ = (xs: Array<{ q: Quality }>): Quality => (xs.some((x) => x.q === 'exact') ? 'exact' : 'fuzzy');
     if (given.length && surname.length) {
       better({
@@ -714,7 +722,7 @@ export function linkStory(input: LinkInput, campaign: CampaignView): LinkResult 
     }
 
   // Names. The sender's own sign-off ("Rustam, Dushanbe") is not a mention of a victim who shares the name.
-  const sign = signOff(body);
+  const sign = input.signOff !== undefined && body === input.body ? input.signOff : signOff(body);
   let exclude: [number, number] | null = null;
   let bareSignOff = false;
   if (sign) {

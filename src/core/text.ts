@@ -24,6 +24,7 @@ const EMAIL = /[\w.+'-]{1,64}@[\w-]{1,63}(?:\.[\w-]{1,63})+/;
 
 /** Attribution verbs that end a "…, X wrote:" line: English, Russian, Tajik, and a few others phones send. */
 const WROTE = new RegExp(
+  '(?:' +
   [
     String.raw`\bwrote\s*:`,
     String.raw`\bwrites\s*:`,
@@ -33,7 +34,7 @@ const WROTE = new RegExp(
     String.raw`навишт(?:а|ааст|аанд|анд)?\s*:`,
     String.raw`\bschrieb\s*:`,
     String.raw`a écrit\s*:`,
-  ].join('|') + String.raw`\s*$`,
+  ].join('|') + String.raw`)\s*$`,
   'i',
 );
 
@@ -41,13 +42,17 @@ const WROTE = new RegExp(
 function attributionAt(lines: string[], i: number): number {
   const first = lines[i].trim();
   if (!first || first.length > 300) return 0;
+  const parts: string[] = [];
+  let length = -1;
   for (let k = 1; k <= 3 && i + k <= lines.length; k++) {
     if (k > 1 && isBlank(lines[i + k - 1])) break;
-    const joined = lines
-      .slice(i, i + k)
-      .map((l) => l.trim())
-      .join(' ');
-    if (joined.length > 400) break;
+    const part = k === 1 ? first : lines[i + k - 1].trim();
+    parts.push(part);
+    length += part.length + 1;
+    if (length > 400) break;
+    // Every form below ends in a colon: without one (most lines) there is nothing to look for.
+    if (!part.endsWith(':')) continue;
+    const joined = parts.join(' ');
     // "On Mon, 8 Dec 2026 at 10:00, Campaign <campaign@…> wrote:", "В понедельник, 8 декабря 2026 г. … написал:"
     // A time or an address, not just "В 2009 году мама написала:".
     if (WROTE.test(joined) && (/\d{1,2}:\d{2}/.test(joined) || EMAIL.test(joined))) return k;
@@ -259,6 +264,10 @@ const codes = (letters: string) => new Set(Array.from(letters, (ch) => ch.charCo
 const TG_LETTER_CODES = codes('ғӣқӯҳҷҒӢҚӮҲҶ');
 /** Letters of Russian that modern Tajik spelling does not use. */
 const RU_LETTER_CODES = codes('ыщцьЫЩЦЬ');
+/** Per code point of U+0400..U+052F: 1 a Tajik-only letter, 2 a Russian-only one, 0 else (a lookup per letter). */
+const CYR_KIND = new Uint8Array(0x130);
+for (const c of TG_LETTER_CODES) CYR_KIND[c - 0x400] = 1;
+for (const c of RU_LETTER_CODES) CYR_KIND[c - 0x400] = 2;
 
 const words = (s: string) => s.split(/\s+/).filter(Boolean);
 
@@ -319,8 +328,9 @@ function letterCounts(s: string): { cyr: number; lat: number; tg: number; ru: nu
     else if (c >= 0x400 && c <= 0x52f) {
       if (c === 0x485 || c === 0x486) continue; // combining marks of the Inherited script
       cyr++;
-      if (TG_LETTER_CODES.has(c)) tg++;
-      else if (RU_LETTER_CODES.has(c)) ru++;
+      const kind = CYR_KIND[c - 0x400];
+      if (kind === 1) tg++;
+      else if (kind === 2) ru++;
     } else if (c > 0x52f) {
       // the rest of Cyrillic (extensions, and astral ones as surrogate pairs) by the Unicode property
       const cp = s.codePointAt(i)!;
@@ -343,13 +353,15 @@ export function detectLanguage(text: string): Language | null {
   if (clean.includes('#')) clean = clean.replace(/#[\p{L}\p{N}_]+/gu, ' ');
   const { cyr, lat, tg: tgLetters, ru: ruLetters } = letterCounts(clean);
   if (cyr + lat < 4) return null;
-  const tokens = (clean.toLowerCase().match(/[\p{L}\p{M}]+(?:['’][\p{L}]+)?/gu) ?? []).map((t) => t.replace(/ё/g, 'е'));
+  let lower = clean.toLowerCase();
+  if (lower.includes('ё')) lower = lower.replaceAll('ё', 'е');
+  const tokens = lower.match(/[\p{L}\p{M}]+(?:['’][\p{L}]+)?/gu) ?? [];
 
   if (lat > cyr) {
     let en = 0;
     let tg = 0;
     for (const t of tokens) {
-      if (EN_WORDS.has(t.replace(/['’].*$/, ''))) en++;
+      if (EN_WORDS.has(t.includes("'") || t.includes('’') ? t.replace(/['’].*$/, '') : t)) en++;
       if (TG_LATIN_WORDS.has(t)) tg++;
     }
     if (tg >= 1 && tg > en) return 'tg';
@@ -362,8 +374,9 @@ export function detectLanguage(text: string): Language | null {
   for (const t of tokens) {
     if (TG_WORDS.has(t)) tgWords++;
     if (RU_WORDS.has(t)) ruWords++;
-    // Tajik verbs: the progressive prefix ме-/наме- on a verb stem (мекунем, намегузорем, мефаҳмем)
-    else if (/^(на)?ме(кун|диҳ|дих|хоҳ|хох|дон|бин|фаҳм|фахм|гӯ|гу|шав|бош|мон|рас|гир|ов|бахш|тарс|навис|гузор|фирист|хон)/.test(t))
+    // Tajik verbs: the progressive prefix ме-/наме- on a verb stem (мекунем, намегузорем, мефаҳмем); only a
+    // word that starts with м or н can have it (most do not, and the test is per word)
+    else if ((t.charCodeAt(0) === 0x43c || t.charCodeAt(0) === 0x43d) && /^(на)?ме(кун|диҳ|дих|хоҳ|хох|дон|бин|фаҳм|фахм|гӯ|гу|шав|бош|мон|рас|гир|ов|бахш|тарс|навис|гузор|фирист|хон)/.test(t))
       tgWords++;
   }
   const tg = 3 * tgLetters + 2 * tgWords;

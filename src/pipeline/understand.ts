@@ -33,14 +33,14 @@ export function understand(f: MessageFacts, campaign: Campaign) {
   if (c.classification !== 'submission') return { classification: c, items: [] as NewItem[] };
   const split = splitReply(f.text ?? '');
   const body = split.body.trim();
+  const displayName = signOff(body);
   let link: LinkResult = linkStory(
-    { recipients: recipientsOf(f), inReplyTo: f.inReplyTo, references: f.references, subject: f.subject, body },
+    { recipients: recipientsOf(f), inReplyTo: f.inReplyTo, references: f.references, subject: f.subject, body, signOff: displayName },
     campaign,
   );
   if (link.story !== null && link.confidence < MIN_LINK_CONFIDENCE)
     link = { ...link, story: null, method: null, reason: `not sure enough (${link.reason})` };
   const language = detectLanguage([f.subject ?? '', body].join('\n'));
-  const displayName = signOff(body);
   const items: NewItem[] = extractItems(f, body).map((d) => ({
     key: d.key,
     kind: d.kind,

@@ -243,6 +243,13 @@ const SPLIT: SplitCase[] = [
     signature: null,
   },
   {
+    name: 'a "wrote:" inside a sentence is not an attribution (the verb must end the line)',
+    text: lines('My brother wrote: at 10:30 they took him away.', 'Написал: в 09:00 его увели, мы ждём.', 'Stay strong.'),
+    body: 'My brother wrote: at 10:30 they took him away.\nНаписал: в 09:00 его увели, мы ждём.\nStay strong.',
+    quoted: null,
+    signature: null,
+  },
+  {
     name: 'a "From:" inside the text is not a header block',
     text: lines('From: all of us at the clinic', 'we send our love.'),
     body: 'From: all of us at the clinic\nwe send our love.',
