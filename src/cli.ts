@@ -19,6 +19,7 @@ import { onShutdown } from './runtime/shutdown.ts';
 import { addDigestCommands } from './cli/digest-commands.ts';
 import { addOutboxCommands } from './cli/outbox-commands.ts';
 import { ackStates } from './db/outbox.ts';
+import { compileCacheReady } from './runtime/esm.ts';
 
 async function withApp<T>(fn: (app: App) => Promise<T>): Promise<T> {
   const config = loadConfig();
@@ -63,6 +64,7 @@ export function buildCli(): Command {
           if (opts.once) {
             const r = await runOnce(app, ac.signal);
             app.log.info({ ...r.inbox, ...r.parse, media: r.media }, 'pass complete');
+            compileCacheReady();
           } else {
             await runDaemon(app, ac.signal);
           }
@@ -81,6 +83,7 @@ export function buildCli(): Command {
     .action(async (paths: string[]) => {
       await withApp(async (app) => {
         const s = await importPaths(app, paths, { progress: Boolean(process.stderr.isTTY) });
+        compileCacheReady();
         out(
           `imported ${s.total}: stored ${s.stored}, duplicates ${s.duplicates}, quarantined ${s.quarantined}` +
             (s.failed ? `, failed ${s.failed}` : ''),

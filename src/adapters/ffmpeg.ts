@@ -25,6 +25,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createRequire } from 'node:module';
 import fs from 'node:fs';
 import path from 'node:path';
+import { importEsm } from '../runtime/esm.ts';
 import {
   ffmpegArgs,
   judgeOutput,
@@ -249,7 +250,7 @@ async function findBinary(name: 'ffmpeg' | 'ffprobe', configured: string | undef
   // Optional packages, not dependencies: imported by a name TypeScript does not resolve.
   const pkg: string = BUNDLED[name];
   try {
-    const mod = (await import(pkg)) as { default?: { path?: string; version?: string }; path?: string; version?: string };
+    const mod = await importEsm<{ default?: { path?: string; version?: string }; path?: string; version?: string }>(pkg);
     const p = mod.default?.path ?? mod.path;
     if (p && fs.existsSync(p)) {
       // The platform package sets the execute bit in a postinstall script, which npm here does not run.

@@ -3,6 +3,11 @@
 // keeps its reason, anything else its message.
 import { parentPort } from 'node:worker_threads';
 import { BudgetExceeded, parseMessageFile, type ParseBudgets, type RawSource } from './mime.ts';
+import { compileCacheReady } from '../runtime/esm.ts';
+
+/** After this many parses the parser's code has run enough for the worker's code cache to be worth writing. */
+const CACHE_AFTER = 200;
+let parses = 0;
 
 export interface ParseRequest {
   id: number;
@@ -23,7 +28,10 @@ void import('mailparser')
   .then(() => port.postMessage({ ready: true }));
 port.on('message', (req: ParseRequest) => {
   parseMessageFile(req.rawFile, req.attachmentsDir, req.attachmentsRel, req.budgets, req.stem).then(
-    (parsed) => port.postMessage({ id: req.id, parsed }),
+    (parsed) => {
+      port.postMessage({ id: req.id, parsed });
+      if (++parses === CACHE_AFTER) compileCacheReady();
+    },
     (err: unknown) => {
       const e = err as NodeJS.ErrnoException;
       port.postMessage({

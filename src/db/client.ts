@@ -15,6 +15,7 @@ import { IntakeError } from '../errors.ts';
 import { acquireLock, type LockInfo } from '../adapters/lockfile.ts';
 import { pinExtendedBatches } from './pglite-queue.ts';
 import type { Log } from '../adapters/logger.ts';
+import { importEsm } from '../runtime/esm.ts';
 
 export type Orm = NodePgDatabase<typeof schema>;
 export type DbKind = 'postgres' | 'pglite-owner' | 'pglite-client';
@@ -78,7 +79,7 @@ export async function openDb(opts: OpenDbOptions): Promise<Db> {
     return wrap(makePool(socketPoolConfig(lock.info.socketDir, opts.poolSize ?? 4), opts.log), 'pglite-client');
   }
   try {
-    const { PGlite } = await import('@electric-sql/pglite');
+    const { PGlite } = await importEsm<typeof import('@electric-sql/pglite')>('@electric-sql/pglite');
     const pglite = await PGlite.create({ dataDir: dbDir });
     return await servePglite(pglite, runDir, opts, lock);
   } catch (err) {
@@ -98,7 +99,7 @@ async function servePglite(
   opts: OpenDbOptions,
   lock: ReturnType<typeof acquireLock> | null,
 ): Promise<Db> {
-  const { PGLiteSocketServer } = await import('@electric-sql/pglite-socket');
+  const { PGLiteSocketServer } = await importEsm<typeof import('@electric-sql/pglite-socket')>('@electric-sql/pglite-socket');
   const socketPath = path.join(socketDir, '.s.PGSQL.5432');
   fs.rmSync(socketPath, { force: true });
   const server = new PGLiteSocketServer({ db: pglite, path: socketPath, maxConnections: 32 });

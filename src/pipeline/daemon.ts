@@ -12,6 +12,7 @@ import { makeInboxLeader } from './leader.ts';
 import { ackDepsOf, ackPending, type AckCounts } from './ack.ts';
 import { anySent, outboxDepsOf, outboxIdleMs, recoverOutbox, sendDue, type OutboxDeps, type SendCounts } from './outbox.ts';
 import { IntakeError, errorMessage } from '../errors.ts';
+import { compileCacheReady } from '../runtime/esm.ts';
 
 export interface RunResult {
   inbox: IngestCounts;
@@ -141,7 +142,10 @@ export async function runDaemon(app: App, signal: AbortSignal): Promise<void> {
       stored.clear();
       if (!leader.held) return;
       const c = await processPending(app.deps, { signal: s });
-      if (c.parsed || c.quarantined || c.understood) log.info({ ...c }, 'messages processed');
+      if (c.parsed || c.quarantined || c.understood) {
+        log.info({ ...c }, 'messages processed');
+        compileCacheReady(); // a first pass has run: the bundle's code cache can be written (once)
+      }
       if (c.understood) media.wake();
       if (c.understood || c.quarantined) acks.wake();
     },

@@ -2,6 +2,8 @@
 // the source has one, in the same transaction). Identity is (origin, sha256), so a replay stores nothing twice.
 // ingestMany does the same for a group already in memory: all files durable first, then one transaction for
 // all the rows and the checkpoint (one commit per group instead of one per message).
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
 import type { Readable } from 'node:stream';
 import type { FileRange } from '../domain.ts';
 import type { Db } from '../db/client.ts';
@@ -131,8 +133,6 @@ export async function recoverRaw(deps: IngestDeps): Promise<{ swept: number; rec
   const swept = await deps.rawStore.sweepTmp();
   const known = await allRawPaths(deps.db.orm);
   let recovered = 0;
-  const { createHash } = await import('node:crypto');
-  const { createReadStream } = await import('node:fs');
   for await (const { relPath, meta } of deps.rawStore.list()) {
     if (known.has(relPath)) continue;
     const hash = createHash('sha256');
