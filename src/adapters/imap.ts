@@ -28,6 +28,8 @@ const GROUP_MESSAGE_BYTES = 1024 * 1024;
 /** At most this many bytes, and GROUP_COUNT messages, per grouped fetch. */
 const GROUP_BYTES = 8 * 1024 * 1024;
 const GROUP_COUNT = 100;
+/** The first group of a drain: see drain(). */
+const FIRST_GROUP_COUNT = 10;
 /** download() asks for a large message in pieces of this size (imapflow's default, 64 KiB, costs a round trip each). */
 const DOWNLOAD_CHUNK = 1024 * 1024;
 
@@ -126,6 +128,7 @@ export function makeImapInbox(deps: IngestDeps, cfg: ImapConfig, hooks: ImapHook
     if (!mine && known.length)
       log.warn({ mailbox: cfg.mailbox, uidValidity }, 'UIDVALIDITY changed: resynchronising (old mail is recognised by content)');
     let last = mine?.lastUid ?? 0;
+    const firstLast = last;
 
     if (cfg.moveTo && last > 0) await moveCommitted(c, last);
 
@@ -165,7 +168,10 @@ export function makeImapInbox(deps: IngestDeps, cfg: ImapConfig, hooks: ImapHook
           steps.push({ uid, size });
           continue;
         }
-        if (group.length && (groupBytes + (size ?? 0) > GROUP_BYTES || group.length >= GROUP_COUNT)) close();
+        // The drain's first group is small: the stages after store (the parser first) start on it while the
+        // next, full-sized one is fetched, instead of waiting for a whole group to arrive and be made durable.
+        const count = steps.length || last > firstLast ? GROUP_COUNT : FIRST_GROUP_COUNT;
+        if (group.length && (groupBytes + (size ?? 0) > GROUP_BYTES || group.length >= count)) close();
         group.push(uid);
         groupBytes += size ?? 0;
       }
