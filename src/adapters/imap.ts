@@ -109,8 +109,16 @@ export function makeImapInbox(deps: IngestDeps, cfg: ImapConfig, hooks: ImapHook
         retryAfterMs: e.authenticationFailed ? 15 * 60_000 : undefined,
       });
     }
-    // EXAMINE (read-only) unless we are asked to move processed mail.
-    await c.mailboxOpen(cfg.mailbox, { readOnly: !cfg.moveTo });
+    // EXAMINE (read-only) unless we are asked to move processed mail. A mailbox that cannot be opened (missing,
+    // no rights) closes the connection: each retry would otherwise leave one more logged in.
+    try {
+      await c.mailboxOpen(cfg.mailbox, { readOnly: !cfg.moveTo });
+    } catch (err) {
+      c.removeAllListeners();
+      c.on('error', () => {});
+      c.close();
+      throw err;
+    }
     client = c;
     log.info({ mailbox: cfg.mailbox }, 'imap connected');
     return c;

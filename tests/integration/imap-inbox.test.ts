@@ -246,3 +246,21 @@ function imapOptions(url: string) {
     auth: { user: decodeURIComponent(u.username), pass: decodeURIComponent(u.password) },
   };
 }
+
+describe('an IMAP mailbox that cannot be opened', () => {
+  it('fails the drain and leaves no session logged in, however often it is retried', async () => {
+    const server = await startTestImapServer({});
+    const url = new URL(server.url);
+    url.pathname = '/NoSuchFolder';
+    const app = await makeTestApp('pglite', { IMAP_URL: url.toString() });
+    const ib = makeImapInbox(app.deps, app.config.imap!);
+    try {
+      for (let i = 0; i < 3; i++) await expect(ib.drain(new AbortController().signal)).rejects.toThrow();
+      await until('the sessions to end', async () => server.connectionCount() === 0, 5_000);
+    } finally {
+      await ib.close();
+      await app.cleanup();
+      await server.close();
+    }
+  });
+});
