@@ -508,6 +508,65 @@ interface Token {
   capitalized: boolean;
 }
 
+/** `[\p{L}\p{M}]` for one code point not covered by the ranges below; kept per code point, up to a bound. */
+const LETTER_OR_MARK = /^[\p{L}\p{M}]$/u;
+const otherLetters = new Map<number, boolean>();
+
+/**
+ * Whether a code point is a letter or a mark (`[\p{L}\p{M}]`): by range for Basic Latin, Latin-1 and the
+ * Latin extensions, and Cyrillic with its supplement (all of which are letters or marks but ×, ÷ and ҂), and
+ * by the Unicode property for the rest.
+ */
+function isLetterOrMark(cp: number): boolean {
+  if (cp < 0x80) return (cp | 0x20) >= 0x61 && (cp | 0x20) <= 0x7a;
+  if (cp >= 0x400 && cp <= 0x52f) return cp !== 0x482;
+  if (cp >= 0xc0 && cp <= 0x24f) return cp !== 0xd7 && cp !== 0xf7;
+  let known = otherLetters.get(cp);
+  if (known === undefined) {
+    known = LETTER_OR_MARK.test(String.fromCodePoint(cp));
+    if (otherLetters.size < 4096) otherLetters.set(cp, known);
+  }
+  return known;
+}
+
+const APOSTROPHES = new Set(["'", '’', 'ʼ', '`'].map((c) => c.charCodeAt(0)));
+
+/** The end of the run of letters and marks that starts at `i`. */
+function runEnd(text: string, i: number): number {
+  while (i < text.length) {
+    const cp = text.codePointAt(i)!;
+    if (!isLetterOrMark(cp)) break;
+    i += cp > 0xffff ? 2 : 1;
+  }
+  return i;
+}
+
+/**
+ * The words of a text as [start, end) offsets: the matches of [\p{L}\p{M}]+(?:['’ʼ`][\p{L}\p{M}]+)* (flags gu),
+ * letters and marks joined by apostrophes, found by a scan instead of the regex (a third of the time, on every body).
+ */
+export function wordSpans(text: string): Array<[number, number]> {
+  const spans: Array<[number, number]> = [];
+  let i = 0;
+  while (i < text.length) {
+    const cp = text.codePointAt(i)!;
+    const width = cp > 0xffff ? 2 : 1;
+    if (!isLetterOrMark(cp)) {
+      i += width;
+      continue;
+    }
+    const start = i;
+    i = runEnd(text, i + width);
+    while (i + 1 < text.length && APOSTROPHES.has(text.charCodeAt(i))) {
+      const next = text.codePointAt(i + 1)!;
+      if (!isLetterOrMark(next)) break;
+      i = runEnd(text, i + 1 + (next > 0xffff ? 2 : 1));
+    }
+    spans.push([start, i]);
+  }
+  return spans;
+}
+
 function tokensOf(text: string): Token[] {
   // Links and addresses are not names; "#JusticeForKhurshed" holds one.
   // (The address and hashtag patterns only where an @ or a # is: most texts have neither.)
@@ -516,8 +575,9 @@ function tokensOf(text: string): Token[] {
   if (masked.includes('#'))
     masked = masked.replace(/#[\p{L}\p{M}\p{N}_]+/gu, (m) => m.replace(/(\p{Ll})(\p{Lu})/gu, '$1 $2').replace(/[#_]/g, ' '));
   const out: Token[] = [];
-  for (const m of masked.matchAll(/[\p{L}\p{M}]+(?:['’ʼ`][\p{L}\p{M}]+)*/gu)) {
-    out.push({ text: m[0], key: nameKey(m[0]), index: m.index!, capitalized: /^\p{Lu}/u.test(m[0]) });
+  for (const [start, end] of wordSpans(masked)) {
+    const word = masked.slice(start, end);
+    out.push({ text: word, key: nameKey(word), index: start, capitalized: /^\p{Lu}/u.test(word) });
   }
   return out;
 }
