@@ -8,8 +8,8 @@
 // bundle is CommonJS run through vm.Script, which takes V8's cached data.
 //
 // The cache is written once per build: by a process that had none V8 accepted, when the bundle says it has run
-// enough to be worth keeping (after a `run --once` or an `import`, after the daemon's first pass, after the
-// worker's first few hundred parses: src/runtime/esm.ts). It starts with the SHA-256 of the bundle it was made
+// enough to be worth keeping (200 messages taken through by a `run --once`, an `import` or the daemon, 200
+// parsed by the worker: src/runtime/esm.ts). It starts with the SHA-256 of the bundle it was made
 // from, so a rebuilt bundle never runs bytecode of another (V8 itself compares only the source's length). A
 // cache is an optimisation: one that cannot be read, is of another bundle, or is refused by V8 (another Node,
 // other V8 flags) is ignored, and one that cannot be written (a read-only install) is not.

@@ -64,7 +64,7 @@ export function buildCli(): Command {
           if (opts.once) {
             const r = await runOnce(app, ac.signal);
             app.log.info({ ...r.inbox, ...r.parse, media: r.media }, 'pass complete');
-            compileCacheReady();
+            compileCacheReady(r.parse.parsed + r.parse.quarantined);
           } else {
             await runDaemon(app, ac.signal);
           }
@@ -83,7 +83,7 @@ export function buildCli(): Command {
     .action(async (paths: string[]) => {
       await withApp(async (app) => {
         const s = await importPaths(app, paths, { progress: Boolean(process.stderr.isTTY) });
-        compileCacheReady();
+        compileCacheReady(s.total);
         out(
           `imported ${s.total}: stored ${s.stored}, duplicates ${s.duplicates}, quarantined ${s.quarantined}` +
             (s.failed ? `, failed ${s.failed}` : ''),

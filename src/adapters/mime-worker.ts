@@ -5,8 +5,6 @@ import { parentPort } from 'node:worker_threads';
 import { BudgetExceeded, parseMessageFile, type ParseBudgets, type RawSource } from './mime.ts';
 import { compileCacheReady } from '../runtime/esm.ts';
 
-/** After this many parses the parser's code has run enough for the worker's code cache to be worth writing. */
-const CACHE_AFTER = 200;
 let parses = 0;
 
 export interface ParseRequest {
@@ -30,7 +28,7 @@ port.on('message', (req: ParseRequest) => {
   parseMessageFile(req.rawFile, req.attachmentsDir, req.attachmentsRel, req.budgets, req.stem).then(
     (parsed) => {
       port.postMessage({ id: req.id, parsed });
-      if (++parses === CACHE_AFTER) compileCacheReady();
+      compileCacheReady(++parses);
     },
     (err: unknown) => {
       const e = err as NodeJS.ErrnoException;

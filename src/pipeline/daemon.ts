@@ -134,6 +134,7 @@ export async function runDaemon(app: App, signal: AbortSignal): Promise<void> {
     wait: async (s) => (leader.held ? inbox.waitForMail(AbortSignal.any([s, leader.lost])) : undefined),
   });
 
+  let handled = 0;
   const processLoop = runLoop({
     name: 'process',
     log,
@@ -144,7 +145,8 @@ export async function runDaemon(app: App, signal: AbortSignal): Promise<void> {
       const c = await processPending(app.deps, { signal: s });
       if (c.parsed || c.quarantined || c.understood) {
         log.info({ ...c }, 'messages processed');
-        compileCacheReady(); // a first pass has run: the bundle's code cache can be written (once)
+        handled += c.parsed + c.quarantined;
+        compileCacheReady(handled); // the bundle's code cache, once enough has run
       }
       if (c.understood) media.wake();
       if (c.understood || c.quarantined) acks.wake();

@@ -11,11 +11,16 @@ export function importEsm<T>(specifier: string): Promise<T> {
 
 const CACHE_READY = Symbol.for('campaign-intake.compile-cache-ready');
 
+/** Messages a process must have taken through before its code cache is worth keeping. */
+const CACHE_WORTHY = 200;
+
 /**
- * Says that this process has run enough of the bundle (a pass, an import, a few hundred parses) for the V8
- * code cache the loader keeps beside it to be worth writing: the loader writes it then if it has none that V8
- * accepted. Nothing outside the bundle.
+ * Tells the loader how many messages this process (or worker) has taken through so far. From CACHE_WORTHY on,
+ * it has run enough of the bundle for the V8 code cache kept beside it to cover what such runs need, and the
+ * loader writes the cache then if it has none that V8 accepted (once per build). A cache made by a run that
+ * did little (an empty pass, a few test messages) would be taken by every later run and never bettered.
+ * Nothing outside the bundle.
  */
-export function compileCacheReady(): void {
-  (globalThis as { [CACHE_READY]?: () => void })[CACHE_READY]?.();
+export function compileCacheReady(messages: number): void {
+  if (messages >= CACHE_WORTHY) (globalThis as { [CACHE_READY]?: () => void })[CACHE_READY]?.();
 }

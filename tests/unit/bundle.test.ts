@@ -88,24 +88,26 @@ describe('the CLI bundle', () => {
     const cli = (v: string) =>
       "import { compileCacheReady, importEsm } from './runtime/esm.ts';\n" +
       `export const value = '${v}';\n` +
-      'export const ready = () => compileCacheReady();\n' +
+      'export const ready = (n = 200) => compileCacheReady(n);\n' +
       "export const platform = async () => (await importEsm<typeof import('node:os')>('node:os')).platform();\n";
     const root = tree({ 'src/cli.ts': cli('v1'), 'src/runtime/esm.ts': ESM_HELPER });
     await ensureBuilt(root);
     const cacheFile = `${bundleOf(root)}.cache`;
     // Each run in a process of its own, as the CLI's are (V8 would otherwise find the script in its own memory).
-    const runAlone = (opts: { ready?: boolean } = {}) =>
+    const runAlone = (opts: { ready?: boolean; little?: boolean } = {}) =>
       JSON.parse(
         execFileSync(process.execPath, ['--input-type=module', '-e', `
           import { runBundle } from ${JSON.stringify(LOADER)};
           const { exports, cache } = runBundle(${JSON.stringify(bundleOf(root))});
           const platform = await exports.platform();
-          ${opts.ready ? 'exports.ready();' : ''}
+          ${opts.ready ? 'exports.ready();' : ''}${opts.little ? 'exports.ready(199);' : ''}
           console.log(JSON.stringify({ cache, value: exports.value, platform }));`], { encoding: 'utf8' }),
       ) as { cache: string; value: string; platform: string };
 
     expect(runAlone()).toEqual({ cache: 'none', value: 'v1', platform: os.platform() });
     expect(fs.existsSync(cacheFile)).toBe(false); // written only once the bundle says it has run enough
+    runAlone({ little: true }); // 199 messages: not enough
+    expect(fs.existsSync(cacheFile)).toBe(false);
     expect(runAlone({ ready: true }).cache).toBe('none');
     expect(fs.existsSync(cacheFile)).toBe(true);
     // from the cache, import() included: Node 20's own import() fails in cached code, the loader's does not
