@@ -147,4 +147,14 @@ describe('the CLI bundle', () => {
     expect(lines[1]).toContain(`at fail (${path.join(root, 'src/deep/part.ts')}:3:`);
     expect(lines[2]).toContain(`${path.join(root, 'src/cli.ts')}:2:`);
   });
+
+  it("of the project loads without Node's fetch implementation (pg's Cloudflare check skipped: ~13 MB, ~40 ms)", async () => {
+    const root = path.join(import.meta.dirname, '../..');
+    expect(await ensureBuilt(root)).toBe(true);
+    const loaded = execFileSync(process.execPath, ['--input-type=module', '-e', `
+      import { runBundle } from ${JSON.stringify(LOADER)};
+      runBundle(${JSON.stringify(bundleOf(root))});
+      console.log(JSON.stringify(process.moduleLoadList.filter((m) => m.includes('undici'))));`], { encoding: 'utf8' });
+    expect(JSON.parse(loaded)).toEqual([]);
+  });
 });
