@@ -48,6 +48,8 @@ export interface TestImapServer {
   uids(mailbox: string): number[];
   /** Number of client sessions currently connected. */
   connectionCount(): number;
+  /** Client sessions opened since the start (with TLS: handshakes completed). */
+  sessionsOpened(): number;
   close(): Promise<void>;
 }
 
@@ -62,6 +64,8 @@ export interface TestImapServerOptions {
   uidValidity?: number;
   /** Hoodiecrow protocol trace on stdout. */
   debug?: boolean;
+  /** Implicit TLS (IMAPS) with this key and certificate chain; the url is then imaps://. */
+  tls?: { key: Buffer | string; cert: Buffer | string };
 }
 
 // The slice of hoodiecrow's untyped internals this helper relies on.
@@ -183,6 +187,7 @@ export async function startTestImapServer(opts: TestImapServerOptions = {}): Pro
 
   const hc = hoodiecrow({
     debug: !!opts.debug,
+    ...(opts.tls ? { secureConnection: true, credentials: { key: opts.tls.key, cert: opts.tls.cert } } : {}),
     users: { [user]: { password: pass } },
     // ID and NAMESPACE are asked for by imapflow on connect; UIDPLUS and MOVE make messageMove() a single
     // UID MOVE. No CONDSTORE: hoodiecrow's is partial and imapflow would ENABLE it.
@@ -200,7 +205,9 @@ export async function startTestImapServer(opts: TestImapServerOptions = {}): Pro
   }
 
   const connections = new Set<HcConnection>();
+  let opened = 0;
   hc.connectionHandlers.push((conn) => {
+    opened++;
     // Hoodiecrow writes each response line separately: with Nagle on, every tagged reply waited for the
     // client's delayed ACK, ~40 ms per command and half a second per test for the connect sequence.
     conn.socket?.setNoDelay(true);
@@ -224,7 +231,7 @@ export async function startTestImapServer(opts: TestImapServerOptions = {}): Pro
   }
 
   return {
-    url: `imap://${encodeURIComponent(user)}:${encodeURIComponent(pass)}@127.0.0.1:${port}/INBOX`,
+    url: `${opts.tls ? 'imaps' : 'imap'}://${encodeURIComponent(user)}:${encodeURIComponent(pass)}@127.0.0.1:${port}/INBOX`,
     host: '127.0.0.1',
     port,
     user,
@@ -269,6 +276,7 @@ export async function startTestImapServer(opts: TestImapServerOptions = {}): Pro
     uidValidity: (path) => mailbox(path).uidvalidity,
     uids: (path) => mailbox(path).messages.map((m) => m.uid),
     connectionCount: () => connections.size,
+    sessionsOpened: () => opened,
 
     async close() {
       for (const conn of connections) conn.socket?.destroy();
