@@ -66,6 +66,8 @@ export interface TestImapServerOptions {
   debug?: boolean;
   /** Implicit TLS (IMAPS) with this key and certificate chain; the url is then imaps://. */
   tls?: { key: Buffer | string; cert: Buffer | string };
+  /** A server without MOVE and UIDPLUS (RFC 3501 only): mail can then be moved only by COPY and EXPUNGE. */
+  noMove?: boolean;
 }
 
 // The slice of hoodiecrow's untyped internals this helper relies on.
@@ -191,7 +193,7 @@ export async function startTestImapServer(opts: TestImapServerOptions = {}): Pro
     users: { [user]: { password: pass } },
     // ID and NAMESPACE are asked for by imapflow on connect; UIDPLUS and MOVE make messageMove() a single
     // UID MOVE. No CONDSTORE: hoodiecrow's is partial and imapflow would ENABLE it.
-    plugins: ['ID', 'ENABLE', 'NAMESPACE', 'UNSELECT', 'UIDPLUS', 'MOVE', idlePlugin],
+    plugins: ['ID', 'ENABLE', 'NAMESPACE', 'UNSELECT', ...(opts.noMove ? [] : ['UIDPLUS', 'MOVE']), idlePlugin],
     storage: {
       INBOX: { uidvalidity: initialValidity, messages: (opts.messages ?? []).map((m) => ({ raw: toBinary(m) })) },
       '': { separator: '/' },

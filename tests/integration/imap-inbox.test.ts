@@ -264,3 +264,32 @@ describe('an IMAP mailbox that cannot be opened', () => {
     }
   });
 });
+
+describe('IMAP_MOVE_TO on a server without MOVE or UIDPLUS (B7)', () => {
+  it("leaves the mail where it is and never expunges, so another client's deleted-marked mail survives", async () => {
+    const server = await startTestImapServer({ mailboxes: ['Processed'], noMove: true, messages: [eml({ subject: 'a' }), eml({ subject: 'b' })] });
+    const url = new URL(server.url);
+    const app = await makeTestApp('pglite', { IMAP_URL: url.toString(), IMAP_MOVE_TO: 'Processed' });
+    // Another client (staff) marks the second message deleted, without expunging it.
+    const staff = new ImapFlow({ ...imapOptions(server.url), logger: false });
+    await staff.connect();
+    await staff.mailboxOpen('INBOX');
+    await staff.messageFlagsAdd('2', ['\\Deleted'], { uid: true });
+    const ib = makeImapInbox(app.deps, app.config.imap!);
+    try {
+      expect(capabilities(staff)).not.toContain('MOVE');
+      expect(capabilities(staff)).not.toContain('UIDPLUS');
+      expect(await ib.drain(new AbortController().signal)).toMatchObject({ stored: 2 });
+      expect(await ib.drain(new AbortController().signal)).toEqual(emptyCounts());
+      expect(server.uids('INBOX')).toEqual([1, 2]); // nothing moved, nothing expunged
+      expect(server.uids('Processed')).toEqual([]);
+    } finally {
+      await ib.close();
+      await staff.logout();
+      await app.cleanup();
+      await server.close();
+    }
+  });
+});
+
+const capabilities = (c: ImapFlow) => [...c.capabilities.keys()];
