@@ -50,6 +50,8 @@ export interface TestImapServer {
   connectionCount(): number;
   /** Client sessions opened since the start (with TLS: handshakes completed). */
   sessionsOpened(): number;
+  /** While on, every (UID) MOVE is answered `NO [OVERQUOTA]` and moves nothing, as a full target mailbox would. */
+  refuseMoves(on: boolean): void;
   close(): Promise<void>;
 }
 
@@ -201,6 +203,18 @@ export async function startTestImapServer(opts: TestImapServerOptions = {}): Pro
   });
   flushNotificationsBeforeUidCommands(hc);
   wholeMessageFromRaw(hc);
+  let refusingMoves = false;
+  if (!opts.noMove) {
+    for (const name of ['MOVE', 'UID MOVE']) {
+      const original = hc.getCommandHandler(name);
+      if (!original) throw new Error(`hoodiecrow has no ${name} handler`);
+      hc.setCommandHandler(name, (conn, parsed, data, done) => {
+        if (!refusingMoves) return original(conn, parsed, data, done);
+        conn.send({ tag: parsed.tag, command: 'NO', attributes: [{ type: 'TEXT', value: '[OVERQUOTA] Quota exceeded' }] }, 'MOVE REFUSED', parsed, data);
+        done();
+      });
+    }
+  }
   for (const path of opts.mailboxes ?? []) {
     hc.createMailbox(path);
     mailbox(path).uidvalidity = initialValidity;
@@ -279,6 +293,7 @@ export async function startTestImapServer(opts: TestImapServerOptions = {}): Pro
     uids: (path) => mailbox(path).messages.map((m) => m.uid),
     connectionCount: () => connections.size,
     sessionsOpened: () => opened,
+    refuseMoves: (on) => void (refusingMoves = on),
 
     async close() {
       for (const conn of connections) conn.socket?.destroy();

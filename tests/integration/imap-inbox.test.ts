@@ -292,4 +292,29 @@ describe('IMAP_MOVE_TO on a server without MOVE or UIDPLUS (B7)', () => {
   });
 });
 
+describe('IMAP_MOVE_TO refused by the server (B8: quota)', () => {
+  it('keeps the mail stored once, and moves it on a later pass once the server takes it', async () => {
+    const server = await startTestImapServer({ mailboxes: ['Processed'], messages: [eml({ subject: 'a' }), eml({ subject: 'b' })] });
+    const app = await makeTestApp('pglite', { IMAP_URL: server.url, IMAP_MOVE_TO: 'Processed' });
+    const ib = makeImapInbox(app.deps, app.config.imap!);
+    const signal = new AbortController().signal;
+    try {
+      server.refuseMoves(true);
+      expect(await ib.drain(signal)).toMatchObject({ stored: 2 });
+      expect(server.uids('INBOX')).toEqual([1, 2]);
+      expect(await ib.drain(signal)).toEqual(emptyCounts()); // tried again, refused again, nothing stored twice
+      expect(server.uids('Processed')).toEqual([]);
+      server.refuseMoves(false);
+      expect(await ib.drain(signal)).toEqual(emptyCounts());
+      expect(server.uids('INBOX')).toEqual([]);
+      expect(server.uids('Processed')).toHaveLength(2);
+      expect(await count(app)).toBe(2);
+    } finally {
+      await ib.close();
+      await app.cleanup();
+      await server.close();
+    }
+  });
+});
+
 const capabilities = (c: ImapFlow) => [...c.capabilities.keys()];
