@@ -51,6 +51,30 @@ export function loadImapFlow(): Promise<typeof import('imapflow')> {
   return imapflowModule;
 }
 
+/**
+ * Response codes (RFC 5530, and THROTTLED as Gmail and Yahoo send it) that say "not now" rather than "not you":
+ * a login refused with one of them is a busy or rate-limiting server, not a wrong password.
+ */
+const NOT_NOW = new Set(['THROTTLED', 'UNAVAILABLE', 'INUSE', 'LIMIT']);
+/** How long a server that asked us to wait is left alone at least; the loop's backoff grows from there. */
+const NOT_NOW_WAIT_MS = 60_000;
+
+/** A failed connect as staff should read it, and how soon to try again. */
+function connectError(err: unknown): IntakeError {
+  const e = err as { authenticationFailed?: boolean; serverResponseCode?: string; message: string };
+  const code = String(e.serverResponseCode ?? '').toUpperCase();
+  if (NOT_NOW.has(code))
+    return new IntakeError('IMAP', `IMAP: the server asks us to wait (${code}); trying again later`, {
+      cause: err,
+      retryable: true,
+      retryAfterMs: NOT_NOW_WAIT_MS,
+    });
+  // A refused login: retrying fast only risks an account lockout.
+  if (e.authenticationFailed)
+    return new IntakeError('IMAP', 'IMAP_URL: the server refused the login', { cause: err, retryable: false, retryAfterMs: 15 * 60_000 });
+  return new IntakeError('IMAP', `IMAP: ${e.message}`, { cause: err, retryable: true });
+}
+
 export function makeImapInbox(deps: IngestDeps, cfg: ImapConfig, hooks: ImapHooks = {}): Inbox {
   const { log } = deps;
   const origin = `imap:${cfg.user}@${cfg.host}/${cfg.mailbox}`;
@@ -102,12 +126,7 @@ export function makeImapInbox(deps: IngestDeps, cfg: ImapConfig, hooks: ImapHook
       await c.connect();
     } catch (err) {
       c.close();
-      const e = err as { authenticationFailed?: boolean; message: string };
-      throw new IntakeError('IMAP', e.authenticationFailed ? 'IMAP_URL: the server refused the login' : `IMAP: ${e.message}`, {
-        cause: err,
-        retryable: !e.authenticationFailed,
-        retryAfterMs: e.authenticationFailed ? 15 * 60_000 : undefined,
-      });
+      throw connectError(err);
     }
     // EXAMINE (read-only) unless we are asked to move processed mail. A mailbox that cannot be opened (missing,
     // no rights) closes the connection: each retry would otherwise leave one more logged in.

@@ -52,6 +52,8 @@ export interface TestImapServer {
   sessionsOpened(): number;
   /** While on, every (UID) MOVE is answered `NO [OVERQUOTA]` and moves nothing, as a full target mailbox would. */
   refuseMoves(on: boolean): void;
+  /** While on, every LOGIN is answered `NO [THROTTLED]`, as a rate-limiting server does. */
+  throttleLogins(on: boolean): void;
   close(): Promise<void>;
 }
 
@@ -204,6 +206,14 @@ export async function startTestImapServer(opts: TestImapServerOptions = {}): Pro
   flushNotificationsBeforeUidCommands(hc);
   wholeMessageFromRaw(hc);
   let refusingMoves = false;
+  let throttling = false;
+  const login = hc.getCommandHandler('LOGIN');
+  if (!login) throw new Error('hoodiecrow has no LOGIN handler');
+  hc.setCommandHandler('LOGIN', (conn, parsed, data, done) => {
+    if (!throttling) return login(conn, parsed, data, done);
+    conn.send({ tag: parsed.tag, command: 'NO', attributes: [{ type: 'TEXT', value: '[THROTTLED] Too many logins, slow down' }] }, 'LOGIN THROTTLED', parsed, data);
+    done();
+  });
   if (!opts.noMove) {
     for (const name of ['MOVE', 'UID MOVE']) {
       const original = hc.getCommandHandler(name);
@@ -294,6 +304,7 @@ export async function startTestImapServer(opts: TestImapServerOptions = {}): Pro
     connectionCount: () => connections.size,
     sessionsOpened: () => opened,
     refuseMoves: (on) => void (refusingMoves = on),
+    throttleLogins: (on) => void (throttling = on),
 
     async close() {
       for (const conn of connections) conn.socket?.destroy();

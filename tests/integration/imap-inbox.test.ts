@@ -317,4 +317,29 @@ describe('IMAP_MOVE_TO refused by the server (B8: quota)', () => {
   });
 });
 
+describe('a login refused with [THROTTLED] (B11)', () => {
+  it('is a wait of a minute or more and a retry, not a wrong password; the next try reads the mailbox', async () => {
+    const server = await startTestImapServer({ messages: [eml({ subject: 'a' })] });
+    const app = await makeTestApp('pglite', { IMAP_URL: server.url });
+    const ib = makeImapInbox(app.deps, app.config.imap!);
+    const signal = new AbortController().signal;
+    try {
+      server.throttleLogins(true);
+      const err = await ib.drain(signal).then(
+        () => null,
+        (e: unknown) => e as { message: string; retryable?: boolean; retryAfterMs?: number },
+      );
+      expect(err?.message).toBe('IMAP: the server asks us to wait (THROTTLED); trying again later');
+      expect(err?.retryable).toBe(true);
+      expect(err?.retryAfterMs).toBeGreaterThanOrEqual(60_000);
+      server.throttleLogins(false);
+      expect(await ib.drain(signal)).toMatchObject({ stored: 1 });
+    } finally {
+      await ib.close();
+      await app.cleanup();
+      await server.close();
+    }
+  });
+});
+
 const capabilities = (c: ImapFlow) => [...c.capabilities.keys()];
