@@ -293,6 +293,7 @@ const LANG: Array<[string, Language | null]> = [
   ['Салом! Мо бо шумо ҳастем. Держитесь!', 'tg'],
   ['Khurshed, mo hamesha bo shumo hastem.', 'tg'],
   ['Қиссаи ҳаштум дили маро сӯзонд.', 'tg'],
+  ['ёди Хуршед', 'tg'], // its only Tajik word is written with ё
   // Russian
   ['Держитесь! Мы с вами.', 'ru'],
   ['Светлая память Хуршеду. Соболезную его маме.', 'ru'],
