@@ -4,7 +4,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ImapFlow } from 'imapflow';
 import { eq, sql } from 'drizzle-orm';
 import { eml, makeTestApp, tempDir, writeCampaign, type TestApp } from '../helpers/app.ts';
-import { startTestImapServer, type TestImapServer } from '../helpers/imap-server.ts';
+import { startTestImapServer, type TestImapServer, type TestImapServerOptions } from '../helpers/imap-server.ts';
 import {
   doveadm,
   dovecotConfigured,
@@ -247,85 +247,81 @@ function imapOptions(url: string) {
   };
 }
 
-describe('an IMAP mailbox that cannot be opened', () => {
-  it('fails the drain and leaves no session logged in, however often it is retried', async () => {
-    const server = await startTestImapServer({});
-    const url = new URL(server.url);
-    url.pathname = '/NoSuchFolder';
-    const app = await makeTestApp('pglite', { IMAP_URL: url.toString() });
-    const ib = makeImapInbox(app.deps, app.config.imap!);
-    try {
-      for (let i = 0; i < 3; i++) await expect(ib.drain(new AbortController().signal)).rejects.toThrow();
+/**
+ * One inbox over the in-process server with these options and settings, for servers that behave as Dovecot
+ * does not (no MOVE, quota refusals, throttling); server, app and inbox are closed after `fn`.
+ */
+async function withServer(
+  opts: TestImapServerOptions & { mailbox?: string },
+  env: Record<string, string>,
+  fn: (s: { server: TestImapServer; app: TestApp; inbox: ReturnType<typeof makeImapInbox>; signal: AbortSignal }) => Promise<void>,
+) {
+  const server = await startTestImapServer(opts);
+  const url = new URL(server.url);
+  if (opts.mailbox) url.pathname = `/${opts.mailbox}`;
+  const app = await makeTestApp('pglite', { IMAP_URL: url.toString(), ...env });
+  const inbox = makeImapInbox(app.deps, app.config.imap!);
+  try {
+    await fn({ server, app, inbox, signal: new AbortController().signal });
+  } finally {
+    await inbox.close();
+    await app.cleanup();
+    await server.close();
+  }
+}
+
+describe('IMAP servers that refuse', () => {
+  it('a mailbox that cannot be opened fails the drain and leaves no session logged in, however often it is retried', () =>
+    withServer({ mailbox: 'NoSuchFolder' }, {}, async ({ server, inbox, signal }) => {
+      for (let i = 0; i < 3; i++) await expect(inbox.drain(signal)).rejects.toThrow();
       await until('the sessions to end', async () => server.connectionCount() === 0, 5_000);
-    } finally {
-      await ib.close();
-      await app.cleanup();
-      await server.close();
-    }
-  });
-});
+    }));
 
-describe('IMAP_MOVE_TO on a server without MOVE or UIDPLUS (B7)', () => {
-  it("leaves the mail where it is and never expunges, so another client's deleted-marked mail survives", async () => {
-    const server = await startTestImapServer({ mailboxes: ['Processed'], noMove: true, messages: [eml({ subject: 'a' }), eml({ subject: 'b' })] });
-    const url = new URL(server.url);
-    const app = await makeTestApp('pglite', { IMAP_URL: url.toString(), IMAP_MOVE_TO: 'Processed' });
-    // Another client (staff) marks the second message deleted, without expunging it.
-    const staff = new ImapFlow({ ...imapOptions(server.url), logger: false });
-    await staff.connect();
-    await staff.mailboxOpen('INBOX');
-    await staff.messageFlagsAdd('2', ['\\Deleted'], { uid: true });
-    const ib = makeImapInbox(app.deps, app.config.imap!);
-    try {
-      expect(capabilities(staff)).not.toContain('MOVE');
-      expect(capabilities(staff)).not.toContain('UIDPLUS');
-      expect(await ib.drain(new AbortController().signal)).toMatchObject({ stored: 2 });
-      expect(await ib.drain(new AbortController().signal)).toEqual(emptyCounts());
-      expect(server.uids('INBOX')).toEqual([1, 2]); // nothing moved, nothing expunged
-      expect(server.uids('Processed')).toEqual([]);
-    } finally {
-      await ib.close();
-      await staff.logout();
-      await app.cleanup();
-      await server.close();
-    }
-  });
-});
+  it("B7: with no MOVE or UIDPLUS, IMAP_MOVE_TO leaves the mail where it is and never expunges, so another client's deleted-marked mail survives", () =>
+    withServer(
+      { mailboxes: ['Processed'], noMove: true, messages: [eml({ subject: 'a' }), eml({ subject: 'b' })] },
+      { IMAP_MOVE_TO: 'Processed' },
+      async ({ server, inbox, signal }) => {
+        // Another client (staff) marks the second message deleted, without expunging it.
+        const staff = new ImapFlow({ ...imapOptions(server.url), logger: false });
+        await staff.connect();
+        try {
+          await staff.mailboxOpen('INBOX');
+          await staff.messageFlagsAdd('2', ['\\Deleted'], { uid: true });
+          expect(capabilities(staff)).not.toContain('MOVE');
+          expect(capabilities(staff)).not.toContain('UIDPLUS');
+          expect(await inbox.drain(signal)).toMatchObject({ stored: 2 });
+          expect(await inbox.drain(signal)).toEqual(emptyCounts());
+          expect(server.uids('INBOX')).toEqual([1, 2]); // nothing moved, nothing expunged
+          expect(server.uids('Processed')).toEqual([]);
+        } finally {
+          await staff.logout();
+        }
+      },
+    ));
 
-describe('IMAP_MOVE_TO refused by the server (B8: quota)', () => {
-  it('keeps the mail stored once, and moves it on a later pass once the server takes it', async () => {
-    const server = await startTestImapServer({ mailboxes: ['Processed'], messages: [eml({ subject: 'a' }), eml({ subject: 'b' })] });
-    const app = await makeTestApp('pglite', { IMAP_URL: server.url, IMAP_MOVE_TO: 'Processed' });
-    const ib = makeImapInbox(app.deps, app.config.imap!);
-    const signal = new AbortController().signal;
-    try {
-      server.refuseMoves(true);
-      expect(await ib.drain(signal)).toMatchObject({ stored: 2 });
-      expect(server.uids('INBOX')).toEqual([1, 2]);
-      expect(await ib.drain(signal)).toEqual(emptyCounts()); // tried again, refused again, nothing stored twice
-      expect(server.uids('Processed')).toEqual([]);
-      server.refuseMoves(false);
-      expect(await ib.drain(signal)).toEqual(emptyCounts());
-      expect(server.uids('INBOX')).toEqual([]);
-      expect(server.uids('Processed')).toHaveLength(2);
-      expect(await count(app)).toBe(2);
-    } finally {
-      await ib.close();
-      await app.cleanup();
-      await server.close();
-    }
-  });
-});
+  it('B8: a move refused for quota keeps the mail stored once, and moves it on a later pass once the server takes it', () =>
+    withServer(
+      { mailboxes: ['Processed'], messages: [eml({ subject: 'a' }), eml({ subject: 'b' })] },
+      { IMAP_MOVE_TO: 'Processed' },
+      async ({ server, app, inbox, signal }) => {
+        server.refuseMoves(true);
+        expect(await inbox.drain(signal)).toMatchObject({ stored: 2 });
+        expect(server.uids('INBOX')).toEqual([1, 2]);
+        expect(await inbox.drain(signal)).toEqual(emptyCounts()); // tried again, refused again, nothing stored twice
+        expect(server.uids('Processed')).toEqual([]);
+        server.refuseMoves(false);
+        expect(await inbox.drain(signal)).toEqual(emptyCounts());
+        expect(server.uids('INBOX')).toEqual([]);
+        expect(server.uids('Processed')).toHaveLength(2);
+        expect(await count(app)).toBe(2);
+      },
+    ));
 
-describe('a login refused with [THROTTLED] (B11)', () => {
-  it('is a wait of a minute or more and a retry, not a wrong password; the next try reads the mailbox', async () => {
-    const server = await startTestImapServer({ messages: [eml({ subject: 'a' })] });
-    const app = await makeTestApp('pglite', { IMAP_URL: server.url });
-    const ib = makeImapInbox(app.deps, app.config.imap!);
-    const signal = new AbortController().signal;
-    try {
+  it('B11: a login refused with [THROTTLED] is a wait of a minute or more and a retry, not a wrong password; the next try reads the mailbox', () =>
+    withServer({ messages: [eml({ subject: 'a' })] }, {}, async ({ server, inbox, signal }) => {
       server.throttleLogins(true);
-      const err = await ib.drain(signal).then(
+      const err = await inbox.drain(signal).then(
         () => null,
         (e: unknown) => e as { message: string; retryable?: boolean; retryAfterMs?: number },
       );
@@ -333,13 +329,8 @@ describe('a login refused with [THROTTLED] (B11)', () => {
       expect(err?.retryable).toBe(true);
       expect(err?.retryAfterMs).toBeGreaterThanOrEqual(60_000);
       server.throttleLogins(false);
-      expect(await ib.drain(signal)).toMatchObject({ stored: 1 });
-    } finally {
-      await ib.close();
-      await app.cleanup();
-      await server.close();
-    }
-  });
+      expect(await inbox.drain(signal)).toMatchObject({ stored: 1 });
+    }));
 });
 
 const capabilities = (c: ImapFlow) => [...c.capabilities.keys()];
