@@ -9,14 +9,14 @@
 //
 // The cache is written once per build: by a process that had none V8 accepted, when the bundle says it has run
 // enough to be worth keeping (200 messages taken through by a `run --once`, an `import` or the daemon, 200
-// parsed by the worker: src/runtime/esm.ts). It starts with the SHA-256 of the bundle it was made
+// parsed by the worker: src/runtime/loader.ts). It starts with the SHA-256 of the bundle it was made
 // from, so a rebuilt bundle never runs bytecode of another (V8 itself compares only the source's length). A
 // cache is an optimisation: one that cannot be read, is of another bundle, or is refused by V8 (another Node,
 // other V8 flags) is ignored, and one that cannot be written (a read-only install) is not.
 //
 // Two things a script run this way needs from here:
 // - import(): in Node 20 an import() compiled from cached data fails ("A dynamic import callback was not
-//   specified"), so the bundle imports through a function of this module (importEsm in src/runtime/esm.ts).
+//   specified"), so the bundle imports through a function of this module (importEsm in src/runtime/loader.ts).
 // - Stack traces that name src/ files: Node's source-map support covers modules it loads itself, not a
 //   vm.Script, so frames in the bundle are mapped here, through its .map, when a stack is first read.
 import fs from 'node:fs';

@@ -19,7 +19,7 @@ import { onShutdown } from './runtime/shutdown.ts';
 import { addDigestCommands } from './cli/digest-commands.ts';
 import { addOutboxCommands } from './cli/outbox-commands.ts';
 import { ackStates } from './db/outbox.ts';
-import { compileCacheReady } from './runtime/esm.ts';
+import { compileCacheReady } from './runtime/loader.ts';
 
 async function withApp<T>(fn: (app: App) => Promise<T>): Promise<T> {
   const config = loadConfig();

@@ -25,7 +25,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createRequire } from 'node:module';
 import fs from 'node:fs';
 import path from 'node:path';
-import { importEsm } from '../runtime/esm.ts';
+import { importEsm } from '../runtime/loader.ts';
 import {
   ffmpegArgs,
   judgeOutput,

@@ -3,7 +3,7 @@
 // keeps its reason, anything else its message.
 import { parentPort } from 'node:worker_threads';
 import { BudgetExceeded, parseMessageFile, type ParseBudgets, type RawSource } from './mime.ts';
-import { compileCacheReady } from '../runtime/esm.ts';
+import { compileCacheReady } from '../runtime/loader.ts';
 
 let parses = 0;
 

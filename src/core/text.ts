@@ -258,16 +258,13 @@ export function splitReply(text: string): SplitText {
 // detectLanguage
 
 const CYRILLIC = /^\p{Script=Cyrillic}$/u;
-const codes = (letters: string) => new Set(Array.from(letters, (ch) => ch.charCodeAt(0)));
-
-/** Letters of the Tajik Cyrillic alphabet that Russian does not have. */
-const TG_LETTER_CODES = codes('ғӣқӯҳҷҒӢҚӮҲҶ');
-/** Letters of Russian that modern Tajik spelling does not use. */
-const RU_LETTER_CODES = codes('ыщцьЫЩЦЬ');
-/** Per code point of U+0400..U+052F: 1 a Tajik-only letter, 2 a Russian-only one, 0 else (a lookup per letter). */
+/**
+ * Per code point of U+0400..U+052F: 1 for the letters of the Tajik Cyrillic alphabet that Russian does not
+ * have, 2 for the letters of Russian that modern Tajik spelling does not use, 0 else (a lookup per letter).
+ */
 const CYR_KIND = new Uint8Array(0x130);
-for (const c of TG_LETTER_CODES) CYR_KIND[c - 0x400] = 1;
-for (const c of RU_LETTER_CODES) CYR_KIND[c - 0x400] = 2;
+for (const ch of 'ғӣқӯҳҷҒӢҚӮҲҶ') CYR_KIND[ch.charCodeAt(0) - 0x400] = 1;
+for (const ch of 'ыщцьЫЩЦЬ') CYR_KIND[ch.charCodeAt(0) - 0x400] = 2;
 
 const words = (s: string) => s.split(/\s+/).filter(Boolean);
 /** A text's words are looked up with ё written е (as many type it), so the lists are folded the same way. */

@@ -15,7 +15,7 @@ import { IntakeError } from '../errors.ts';
 import { acquireLock, type LockInfo } from '../adapters/lockfile.ts';
 import { pinExtendedBatches } from './pglite-queue.ts';
 import type { Log } from '../adapters/logger.ts';
-import { importEsm } from '../runtime/esm.ts';
+import { importEsm } from '../runtime/loader.ts';
 
 export type Orm = NodePgDatabase<typeof schema>;
 export type DbKind = 'postgres' | 'pglite-owner' | 'pglite-client';

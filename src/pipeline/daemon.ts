@@ -12,7 +12,7 @@ import { makeInboxLeader } from './leader.ts';
 import { ackDepsOf, ackPending, type AckCounts } from './ack.ts';
 import { anySent, outboxDepsOf, outboxIdleMs, recoverOutbox, sendDue, type OutboxDeps, type SendCounts } from './outbox.ts';
 import { IntakeError, errorMessage } from '../errors.ts';
-import { compileCacheReady } from '../runtime/esm.ts';
+import { compileCacheReady } from '../runtime/loader.ts';
 
 export interface RunResult {
   inbox: IngestCounts;

@@ -12,7 +12,7 @@ import { bundleOf, ensureBuilt } from '../../bin/build.js';
 import { runBundle } from '../../bin/load.js';
 
 const LOADER = path.join(import.meta.dirname, '../../bin/load.js');
-const ESM_HELPER = fs.readFileSync(path.join(import.meta.dirname, '../../src/runtime/esm.ts'), 'utf8');
+const LOADER_HOOKS = fs.readFileSync(path.join(import.meta.dirname, '../../src/runtime/loader.ts'), 'utf8');
 
 const dirs: string[] = [];
 afterEach(() => dirs.splice(0).forEach((d) => fs.rmSync(d, { recursive: true, force: true })));
@@ -86,11 +86,11 @@ describe('the CLI bundle', () => {
 
   it('runs from a code cache that its first run writes when told, and never from one of another build', async () => {
     const cli = (v: string) =>
-      "import { compileCacheReady, importEsm } from './runtime/esm.ts';\n" +
+      "import { compileCacheReady, importEsm } from './runtime/loader.ts';\n" +
       `export const value = '${v}';\n` +
       'export const ready = (n = 200) => compileCacheReady(n);\n' +
       "export const platform = async () => (await importEsm<typeof import('node:os')>('node:os')).platform();\n";
-    const root = tree({ 'src/cli.ts': cli('v1'), 'src/runtime/esm.ts': ESM_HELPER });
+    const root = tree({ 'src/cli.ts': cli('v1'), 'src/runtime/loader.ts': LOADER_HOOKS });
     await ensureBuilt(root);
     const cacheFile = `${bundleOf(root)}.cache`;
     // Each run in a process of its own, as the CLI's are (V8 would otherwise find the script in its own memory).

@@ -1,3 +1,5 @@
+// What the bundle asks of the loader that runs it (bin/load.js), and what it does without one (under tsx).
+//
 // import() of a package that stays outside the bundle (PGlite: an ES module that finds its WASM beside
 // itself; the optional ffmpeg packages). The bundle runs from a V8 code cache (bin/load.js), and in Node 20 an
 // import() compiled from a code cache fails ("A dynamic import callback was not specified"): the loader hands
