@@ -4,6 +4,7 @@ import type { Orm } from './client.ts';
 import { attachments, messages } from './schema.ts';
 import { insertRows } from './bulk.ts';
 import type { ParsedMessage } from '../adapters/mime.ts';
+import type { MessageFacts } from '../core/facts.ts';
 
 export type Tx = Parameters<Parameters<Orm['transaction']>[0]>[0];
 export type Queryable = Orm | Tx;
@@ -109,9 +110,14 @@ export async function recordParseError(q: Queryable, id: number, error: string):
   await q.update(messages).set({ parseError: error }).where(eq(messages.id, id));
 }
 
-/** The parse results of several messages and their attachments: one UPDATE (rows as one JSON value), one INSERT. */
-export async function saveParsed(q: Queryable, list: Array<{ id: number; parsed: ParsedMessage }>): Promise<void> {
-  if (!list.length) return;
+/**
+ * The parse results of several messages and their attachments: one UPDATE (rows as one JSON value), one INSERT.
+ * Returns each message's facts as loadFactsOf would read them back from what was written, so the messages can
+ * be understood in the same transaction without reading them again.
+ */
+export async function saveParsed(q: Queryable, list: Array<{ id: number; parsed: ParsedMessage }>): Promise<Map<number, MessageFacts>> {
+  const facts = new Map<number, MessageFacts>();
+  if (!list.length) return facts;
   const rows = list.map(({ id, parsed: p }) => ({
     id,
     rfc_message_id: p.rfcMessageId,
@@ -158,11 +164,38 @@ export async function saveParsed(q: Queryable, list: Array<{ id: number; parsed:
       truncated: a.truncated,
     })),
   );
-  if (atts.length) {
-    await insertRows(q, attachments, atts, {
-      onConflict: sql`ON CONFLICT (message_id, part_index) DO UPDATE SET size = excluded.size, sha256 = excluded.sha256, truncated = excluded.truncated`,
+  const attIds = atts.length
+    ? await insertRows(q, attachments, atts, {
+        onConflict: sql`ON CONFLICT (message_id, part_index) DO UPDATE SET size = excluded.size, sha256 = excluded.sha256, truncated = excluded.truncated`,
+        returning: { id: attachments.id, messageId: attachments.messageId, partIndex: attachments.partIndex },
+      })
+    : [];
+  const attsOf = new Map<number, MessageFacts['attachments']>();
+  for (const a of [...attIds].sort((x, y) => x.messageId - y.messageId || x.partIndex - y.partIndex)) {
+    const given = atts.find((g) => g.messageId === a.messageId && g.partIndex === a.partIndex)!;
+    const own = attsOf.get(a.messageId) ?? [];
+    own.push({ id: a.id, contentType: given.contentType.toWellFormed(), filename: given.filename?.toWellFormed() ?? null, size: given.size });
+    attsOf.set(a.messageId, own);
+  }
+  // What the rows hold now: the JSON they were written from, read back (the same strings, made well-formed).
+  for (const r of JSON.parse(json) as typeof rows) {
+    facts.set(r.id, {
+      headers: r.headers ?? [],
+      from: r.from_address !== null || r.from_name !== null ? { name: r.from_name ?? '', address: r.from_address } : null,
+      envelopeSender: r.envelope_sender,
+      to: r.to_list ?? [],
+      cc: r.cc ?? [],
+      replyTo: r.reply_to ?? [],
+      subject: r.subject,
+      rfcMessageId: r.rfc_message_id,
+      inReplyTo: r.in_reply_to,
+      references: r.refs ?? [],
+      text: r.text_body,
+      html: r.html_body,
+      attachments: attsOf.get(r.id) ?? [],
     });
   }
+  return facts;
 }
 
 export interface MessageListing {

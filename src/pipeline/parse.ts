@@ -9,8 +9,10 @@ import { parseInWorker } from '../adapters/mime-pool.ts';
 import { errorMessage } from '../errors.ts';
 import { failpoint } from '../runtime/failpoints.ts';
 import { eachLimited } from '../runtime/each-limited.ts';
+import { logUnderstood, understandSaved } from './understand.ts';
 
-export type ParseOutcome = 'parsed' | 'quarantined' | 'retry';
+/** 'understood': parsed, and understood in the same transaction (see saveGroup). */
+export type ParseOutcome = 'parsed' | 'understood' | 'quarantined' | 'retry';
 
 /** Parsed messages saved per transaction, and how many parses the worker holds at once. */
 const CHUNK = 64;
@@ -112,7 +114,11 @@ async function parseMany(deps: IngestDeps, msgs: Pending[], onParsed?: () => voi
   return outcomes;
 }
 
-/** Saves parsed messages in one transaction; when the database refuses one row, each on its own. */
+/**
+ * Saves parsed messages in one transaction, and understands them in it from what was saved (nothing read
+ * back). When the database refuses one row, each is saved on its own, parsed only: the understand stage
+ * then takes it, with its own fallback.
+ */
 async function saveGroup(
   deps: IngestDeps,
   group: Array<{ i: number; id: number; parsed: ParsedMessage }>,
@@ -122,17 +128,16 @@ async function saveGroup(
   const { db, log } = deps;
   try {
     for (const _ of group) failpoint('parse.before-commit');
-    await db.orm.transaction((tx) => saveParsed(tx, group));
+    const now = deps.clock?.now() ?? new Date();
+    const decided = await db.orm.transaction(async (tx) => understandSaved(deps, tx, await saveParsed(tx, group), now));
     for (const g of group) {
       log.debug({ id: g.id, attachments: g.parsed.attachments.length }, 'message parsed');
-      outcomes[g.i] = 'parsed';
+      outcomes[g.i] = 'understood';
     }
+    logUnderstood(deps, decided);
     return;
   } catch (err) {
-    if (group.length === 1) {
-      outcomes[group[0].i] = await failed(deps, group[0].id, attempts.get(group[0].id) ?? 0, err);
-      return;
-    }
+    log.debug({ ids: group.map((g) => g.id), err: errorMessage(err) }, 'saving parsed messages together failed: one by one');
   }
   for (const g of group) {
     try {
@@ -150,8 +155,13 @@ async function saveGroup(
  * its neighbours one attempt at most, and never their quarantine. Returns counts.
  */
 export async function parsePending(deps: IngestDeps, opts: { batch?: number; signal?: AbortSignal } = {}) {
-  const counts = { parsed: 0, quarantined: 0, retry: 0 };
-  const add = (outs: ParseOutcome[]) => outs.forEach((o) => counts[o]++);
+  const counts = { parsed: 0, quarantined: 0, retry: 0, understood: 0 };
+  // parsed counts every message parsed; understood those of them understood in the same transaction
+  const add = (outs: ParseOutcome[]) =>
+    outs.forEach((o) => {
+      if (o === 'understood') counts.understood++;
+      counts[o === 'understood' ? 'parsed' : o]++;
+    });
   const size = opts.batch ?? 128;
   // A batch's last saves run while the next batch parses, and the next batch is looked up meanwhile: the
   // worker waits for neither. Each batch's outcome is held, with its error, until all have ended.

@@ -5,7 +5,7 @@ import { understandPending } from './understand.ts';
 
 export async function processPending(deps: IngestDeps, opts: { signal?: AbortSignal } = {}) {
   const parse = await parsePending(deps, opts);
-  const understood = await understandPending(deps, opts);
+  const understood = parse.understood + (await understandPending(deps, opts));
   return { ...parse, understood };
 }
 
@@ -98,12 +98,18 @@ export async function followChain<T>(work: Promise<T>, stages: FollowStage[], op
   return (results[0] as PromiseFulfilledResult<T>).value;
 }
 
-/** The parse and understand stages of followChain, adding up into `total`. */
+/**
+ * The parse and understand stages of followChain, adding up into `total`. Messages are understood as their
+ * parse is saved; the understand stage takes what that left (a save that fell back to one message at a time)
+ * and passes on, as its own, what the parse stage understood, so the stages after it follow as before.
+ */
 export function processStages(deps: IngestDeps, total: ProcessCounts, opts: { signal?: AbortSignal } = {}): FollowStage[] {
+  let understoodInParse = 0;
   return [
     {
       pass: async () => {
         const c = await parsePending(deps, opts);
+        understoodInParse += c.understood;
         total.parsed += c.parsed;
         total.quarantined += c.quarantined;
         total.retry = c.retry; // still to retry after the latest pass: a message failing every pass counts once
@@ -112,7 +118,8 @@ export function processStages(deps: IngestDeps, total: ProcessCounts, opts: { si
     },
     {
       pass: async () => {
-        const n = await understandPending(deps, opts);
+        const n = (await understandPending(deps, opts)) + understoodInParse;
+        understoodInParse = 0;
         total.understood += n;
         return n;
       },

@@ -86,6 +86,21 @@ async function saveUnderstanding(tx: Tx, list: Array<{ id: number; d: Decision }
   );
 }
 
+/**
+ * Understands messages in the transaction that saved their parse, from the facts saveParsed wrote: nothing is
+ * read back, and the understand stage finds them done. Returns the decisions, to log once committed.
+ */
+export async function understandSaved(deps: IngestDeps, tx: Tx, facts: Map<number, MessageFacts>, now: Date) {
+  const decided = [...facts].map(([id, f]) => ({ id, d: understand(f, deps.campaign) }));
+  await saveUnderstanding(tx, decided, now);
+  return decided;
+}
+
+export function logUnderstood(deps: IngestDeps, decided: Array<{ id: number; d: Decision }>): void {
+  for (const { id, d } of decided)
+    deps.log.debug({ id, classification: d.classification.classification, items: d.items.length }, 'message understood');
+}
+
 export async function understandOne(deps: IngestDeps, id: number): Promise<void> {
   await understandMany(deps, [id]);
 }
@@ -109,8 +124,7 @@ async function understandMany(deps: IngestDeps, ids: number[]): Promise<void> {
       await deps.db.orm.transaction((tx) => saveUnderstanding(tx, [{ id, d }], now)).catch((e) => void (first ??= e));
     if (first) throw first;
   }
-  for (const { id, d } of decided)
-    deps.log.debug({ id, classification: d.classification.classification, items: d.items.length }, 'message understood');
+  logUnderstood(deps, decided);
 }
 
 /** Messages understood per transaction. */

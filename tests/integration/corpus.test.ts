@@ -5,7 +5,10 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeTestApp, type TestApp } from '../helpers/app.ts';
 import { importPaths } from '../../src/pipeline/import.ts';
-import { messages } from '../../src/db/schema.ts';
+import { asc, eq } from 'drizzle-orm';
+import { items, messages } from '../../src/db/schema.ts';
+import { loadFactsOf } from '../../src/db/items.ts';
+import { understand } from '../../src/pipeline/understand.ts';
 import { PROJECT_ROOT } from '../../src/config.ts';
 
 const CORPUS = path.resolve(PROJECT_ROOT, '../shared/corpus');
@@ -62,4 +65,33 @@ describe('the shared corpus', () => {
     expect(again.stored + again.quarantined).toBe(0);
     expect(again.duplicates).toBe(expected);
   }, 600_000);
+
+  // Messages are understood as their parse is saved, from what was written; the understand stage reads them
+  // back from the database. Both must decide alike on every message.
+  it('holds, for every parsed message, the decisions its stored row gives when read back', async () => {
+    const rows = await app.db.orm
+      .select({ id: messages.id, classification: messages.classification, reason: messages.classificationReason, ackBlock: messages.ackBlock, at: messages.understoodAt })
+      .from(messages)
+      .where(eq(messages.status, 'parsed'))
+      .orderBy(asc(messages.id));
+    expect(rows.length).toBeGreaterThan(600);
+    const facts = await loadFactsOf(app.db.orm, rows.map((r) => r.id));
+    const stored = await app.db.orm.select().from(items).orderBy(asc(items.id));
+    const itemsOf = new Map<number, typeof stored>();
+    for (const i of stored) itemsOf.set(i.messageId, [...(itemsOf.get(i.messageId) ?? []), i]);
+    let compared = 0;
+    for (const r of rows) {
+      expect(r.at, `message ${r.id} understood`).not.toBeNull();
+      const d = understand(facts.get(r.id)!, app.config.campaign);
+      const { classification, reason, ackBlock } = d.classification;
+      expect({ classification: r.classification, reason: r.reason, ackBlock: r.ackBlock }, `message ${r.id}`).toEqual({ classification, reason, ackBlock });
+      const round = (x: number | null) => (x === null ? null : Math.round(x * 1e4));
+      const had = (itemsOf.get(r.id) ?? []).map((i) => ({ ...i, linkConfidence: round(i.linkConfidence) }));
+      expect(had, `items of message ${r.id}`).toEqual(
+        d.items.map((i) => expect.objectContaining({ ...i, linkConfidence: round(i.linkConfidence) })),
+      );
+      compared += had.length;
+    }
+    expect(compared).toBeGreaterThan(400);
+  }, 120_000);
 });
