@@ -110,12 +110,25 @@ export async function recordParseError(q: Queryable, id: number, error: string):
   await q.update(messages).set({ parseError: error }).where(eq(messages.id, id));
 }
 
+/** A message's classification, as setClassifications writes it. */
+export interface Classified {
+  classification: string;
+  reason: string | null;
+  ackBlock: string | null;
+}
+
 /**
- * The parse results of several messages and their attachments: one UPDATE (rows as one JSON value), one INSERT.
- * Returns each message's facts as loadFactsOf would read them back from what was written, so the messages can
- * be understood in the same transaction without reading them again.
+ * The parse results of several messages and their attachments: one INSERT, one UPDATE (rows as one JSON
+ * value). `classify`, when given, is handed each message's facts as loadFactsOf would read them back from what
+ * is written (the same JSON, read back; attachment ids from the INSERT), and its classifications go into the
+ * same UPDATE, marking those messages understood: a message row is written once for both. Returns the facts.
  */
-export async function saveParsed(q: Queryable, list: Array<{ id: number; parsed: ParsedMessage }>): Promise<Map<number, MessageFacts>> {
+export async function saveParsed(
+  q: Queryable,
+  list: Array<{ id: number; parsed: ParsedMessage }>,
+  classify?: (facts: Map<number, MessageFacts>) => Map<number, Classified>,
+  at: Date = new Date(),
+): Promise<Map<number, MessageFacts>> {
   const facts = new Map<number, MessageFacts>();
   if (!list.length) return facts;
   const rows = list.map(({ id, parsed: p }) => ({
@@ -138,18 +151,6 @@ export async function saveParsed(q: Queryable, list: Array<{ id: number; parsed:
   // Strings are sanitised upstream; toWellFormed again because a cut at a length limit can split a pair, and
   // jsonb (unlike a text parameter) rejects the lone surrogate that JSON.stringify would write.
   const json = JSON.stringify(rows, (_k, v) => (typeof v === 'string' ? v.toWellFormed() : v));
-  await q.execute(sql`
-    update ${messages} as m set
-      status = 'parsed', parse_error = null, parsed_at = ${new Date()},
-      rfc_message_id = r.rfc_message_id, in_reply_to = r.in_reply_to, "references" = r.refs,
-      from_address = r.from_address, from_name = r.from_name, envelope_sender = r.envelope_sender,
-      "to" = r.to_list, cc = r.cc, reply_to = r.reply_to, subject = r.subject, sent_at = r.sent_at,
-      headers = r.headers, text_body = r.text_body, html_body = r.html_body
-    from jsonb_to_recordset(${json}::jsonb) as r(
-      id bigint, rfc_message_id text, in_reply_to text, refs jsonb, from_address text, from_name text,
-      envelope_sender text, to_list jsonb, cc jsonb, reply_to jsonb, subject text, sent_at timestamptz,
-      headers jsonb, text_body text, html_body text)
-    where m.id = r.id`);
   const atts = list.flatMap(({ id, parsed }) =>
     parsed.attachments.map((a) => ({
       messageId: id,
@@ -170,31 +171,53 @@ export async function saveParsed(q: Queryable, list: Array<{ id: number; parsed:
         returning: { id: attachments.id, messageId: attachments.messageId, partIndex: attachments.partIndex },
       })
     : [];
-  const attsOf = new Map<number, MessageFacts['attachments']>();
-  for (const a of [...attIds].sort((x, y) => x.messageId - y.messageId || x.partIndex - y.partIndex)) {
-    const given = atts.find((g) => g.messageId === a.messageId && g.partIndex === a.partIndex)!;
-    const own = attsOf.get(a.messageId) ?? [];
-    own.push({ id: a.id, contentType: given.contentType.toWellFormed(), filename: given.filename?.toWellFormed() ?? null, size: given.size });
-    attsOf.set(a.messageId, own);
+  let classified: Map<number, Classified> | undefined;
+  if (classify) {
+    const attsOf = new Map<number, MessageFacts['attachments']>();
+    for (const a of [...attIds].sort((x, y) => x.messageId - y.messageId || x.partIndex - y.partIndex)) {
+      const given = atts.find((g) => g.messageId === a.messageId && g.partIndex === a.partIndex)!;
+      const own = attsOf.get(a.messageId) ?? [];
+      own.push({ id: a.id, contentType: given.contentType.toWellFormed(), filename: given.filename?.toWellFormed() ?? null, size: given.size });
+      attsOf.set(a.messageId, own);
+    }
+    // What the rows will hold: the JSON they are written from, read back (the same strings, made well-formed).
+    for (const r of JSON.parse(json) as typeof rows)
+      facts.set(r.id, {
+        headers: r.headers ?? [],
+        from: r.from_address !== null || r.from_name !== null ? { name: r.from_name ?? '', address: r.from_address } : null,
+        envelopeSender: r.envelope_sender,
+        to: r.to_list ?? [],
+        cc: r.cc ?? [],
+        replyTo: r.reply_to ?? [],
+        subject: r.subject,
+        rfcMessageId: r.rfc_message_id,
+        inReplyTo: r.in_reply_to,
+        references: r.refs ?? [],
+        text: r.text_body,
+        html: r.html_body,
+        attachments: attsOf.get(r.id) ?? [],
+      });
+    classified = classify(facts);
   }
-  // What the rows hold now: the JSON they were written from, read back (the same strings, made well-formed).
-  for (const r of JSON.parse(json) as typeof rows) {
-    facts.set(r.id, {
-      headers: r.headers ?? [],
-      from: r.from_address !== null || r.from_name !== null ? { name: r.from_name ?? '', address: r.from_address } : null,
-      envelopeSender: r.envelope_sender,
-      to: r.to_list ?? [],
-      cc: r.cc ?? [],
-      replyTo: r.reply_to ?? [],
-      subject: r.subject,
-      rfcMessageId: r.rfc_message_id,
-      inReplyTo: r.in_reply_to,
-      references: r.refs ?? [],
-      text: r.text_body,
-      html: r.html_body,
-      attachments: attsOf.get(r.id) ?? [],
-    });
-  }
+  const cls = JSON.stringify([...(classified ?? [])].map(([id, c]) => ({ id, classification: c.classification, reason: c.reason, ack_block: c.ackBlock })));
+  // A message without a classification here keeps its columns (null: the understand stage takes it).
+  await q.execute(sql`
+    update ${messages} as m set
+      status = 'parsed', parse_error = null, parsed_at = ${new Date()},
+      rfc_message_id = r.rfc_message_id, in_reply_to = r.in_reply_to, "references" = r.refs,
+      from_address = r.from_address, from_name = r.from_name, envelope_sender = r.envelope_sender,
+      "to" = r.to_list, cc = r.cc, reply_to = r.reply_to, subject = r.subject, sent_at = r.sent_at,
+      headers = r.headers, text_body = r.text_body, html_body = r.html_body,
+      classification = case when c.id is null then m.classification else c.classification end,
+      classification_reason = case when c.id is null then m.classification_reason else c.reason end,
+      ack_block = case when c.id is null then m.ack_block else c.ack_block end,
+      understood_at = case when c.id is null then m.understood_at else ${at} end
+    from jsonb_to_recordset(${json}::jsonb) as r(
+      id bigint, rfc_message_id text, in_reply_to text, refs jsonb, from_address text, from_name text,
+      envelope_sender text, to_list jsonb, cc jsonb, reply_to jsonb, subject text, sent_at timestamptz,
+      headers jsonb, text_body text, html_body text)
+    left join jsonb_to_recordset(${cls}::jsonb) as c(id bigint, classification text, reason text, ack_block text) on c.id = r.id
+    where m.id = r.id`);
   return facts;
 }
 

@@ -9,7 +9,7 @@ import { parseInWorker } from '../adapters/mime-pool.ts';
 import { errorMessage } from '../errors.ts';
 import { failpoint } from '../runtime/failpoints.ts';
 import { eachLimited } from '../runtime/each-limited.ts';
-import { logUnderstood, understandSaved } from './understand.ts';
+import { logUnderstood, saveParsedUnderstood } from './understand.ts';
 
 /** 'understood': parsed, and understood in the same transaction (see saveGroup). */
 export type ParseOutcome = 'parsed' | 'understood' | 'quarantined' | 'retry';
@@ -129,7 +129,7 @@ async function saveGroup(
   try {
     for (const _ of group) failpoint('parse.before-commit');
     const now = deps.clock?.now() ?? new Date();
-    const decided = await db.orm.transaction(async (tx) => understandSaved(deps, tx, await saveParsed(tx, group), now));
+    const decided = await db.orm.transaction((tx) => saveParsedUnderstood(deps, tx, group, now));
     for (const g of group) {
       log.debug({ id: g.id, attachments: g.parsed.attachments.length }, 'message parsed');
       outcomes[g.i] = 'understood';

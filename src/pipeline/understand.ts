@@ -3,7 +3,8 @@
 // transaction per chunk of messages, so a replay changes nothing (items are unique per message and key).
 import type { IngestDeps } from './ingest.ts';
 import { insertItemsOf, loadFactsOf, pendingUnderstanding, recordEvents, setClassifications, type NewItem } from '../db/items.ts';
-import type { Tx } from '../db/messages.ts';
+import { saveParsed, type Classified, type Tx } from '../db/messages.ts';
+import type { ParsedMessage } from '../adapters/mime.ts';
 import { enqueueVideos } from '../db/media.ts';
 import { classify } from '../core/classify.ts';
 import { extractItems } from '../core/items.ts';
@@ -60,14 +61,20 @@ export function understand(f: MessageFacts, campaign: Campaign) {
 }
 
 type Decision = ReturnType<typeof understand>;
+type Decided = Array<{ id: number; d: Decision }>;
 
-/** Stores the decisions of several messages: classifications, new items with their media jobs and link events. */
-async function saveUnderstanding(tx: Tx, list: Array<{ id: number; d: Decision }>, now: Date): Promise<void> {
-  await setClassifications(
-    tx,
-    list.map(({ id, d: { classification: c } }) => ({ id, classification: c.classification, reason: c.reason, ackBlock: c.ackBlock })),
-    now,
-  );
+/** Stores the decisions of several messages: classifications, then what saveItemsOf stores. */
+async function saveUnderstanding(tx: Tx, list: Decided, now: Date): Promise<void> {
+  await setClassifications(tx, [...classificationsOf(list)].map(([id, c]) => ({ id, ...c })), now);
+  await saveItemsOf(tx, list, now);
+}
+
+function classificationsOf(list: Decided): Map<number, Classified> {
+  return new Map(list.map(({ id, d: { classification: c } }) => [id, { classification: c.classification, reason: c.reason, ackBlock: c.ackBlock }]));
+}
+
+/** New items with their media jobs and link events. */
+async function saveItemsOf(tx: Tx, list: Decided, now: Date): Promise<void> {
   const created = await insertItemsOf(tx, list.flatMap(({ id, d }) => d.items.map((item) => ({ messageId: id, item }))));
   // A video's media job is born with its item: nothing waits for it, and no video item is ever without one.
   const videos = created.flatMap(({ id: itemId, item: it }) =>
@@ -87,16 +94,23 @@ async function saveUnderstanding(tx: Tx, list: Array<{ id: number; d: Decision }
 }
 
 /**
- * Understands messages in the transaction that saved their parse, from the facts saveParsed wrote: nothing is
- * read back, and the understand stage finds them done. Returns the decisions, to log once committed.
+ * Saves parsed messages and understands them in the same transaction, from the facts saveParsed writes:
+ * nothing is read back, the classification goes into the UPDATE that writes the parse, and the understand
+ * stage finds them done. Returns the decisions, to log once committed.
  */
-export async function understandSaved(deps: IngestDeps, tx: Tx, facts: Map<number, MessageFacts>, now: Date) {
-  const decided = [...facts].map(([id, f]) => ({ id, d: understand(f, deps.campaign) }));
-  await saveUnderstanding(tx, decided, now);
+export async function saveParsedUnderstood(deps: IngestDeps, tx: Tx, list: Array<{ id: number; parsed: ParsedMessage }>, now: Date) {
+  let decided: Decided = [];
+  await saveParsed(
+    tx,
+    list,
+    (facts) => classificationsOf((decided = [...facts].map(([id, f]) => ({ id, d: understand(f, deps.campaign) })))),
+    now,
+  );
+  await saveItemsOf(tx, decided, now);
   return decided;
 }
 
-export function logUnderstood(deps: IngestDeps, decided: Array<{ id: number; d: Decision }>): void {
+export function logUnderstood(deps: IngestDeps, decided: Decided): void {
   for (const { id, d } of decided)
     deps.log.debug({ id, classification: d.classification.classification, items: d.items.length }, 'message understood');
 }

@@ -4,12 +4,13 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { sql } from 'drizzle-orm';
+import { asc, sql } from 'drizzle-orm';
 import { backends } from '../helpers/db.ts';
 import { eml, makeTestApp, tempDir, type TestApp } from '../helpers/app.ts';
 import { ingestMessage } from '../../src/pipeline/ingest.ts';
 import { parsePending } from '../../src/pipeline/parse.ts';
-import { messages } from '../../src/db/schema.ts';
+import { understandPending } from '../../src/pipeline/understand.ts';
+import { items, messages } from '../../src/db/schema.ts';
 
 describe.each(backends)('parse with a database that refuses the writes, on %s', (backend) => {
   let app: TestApp;
@@ -62,5 +63,30 @@ describe.each(backends)('parse with a database that refuses the writes, on %s', 
       await app.db.orm.execute(sql`alter table messages drop constraint refuse_attempts`);
     }
     expect(await parsePending(app.deps)).toMatchObject({ parsed: 3 });
+  }, 30_000);
+
+  it('saves the parse alone when the understanding cannot be saved with it; the understand stage takes those messages later', async () => {
+    const before = (await app.db.orm.select({ id: messages.id }).from(messages)).length;
+    const itemsBefore = (await app.db.orm.select({ id: items.id }).from(items)).length;
+    for (let i = 0; i < 5; i++) {
+      const f = path.join(dir, `items${i}.eml`);
+      fs.writeFileSync(f, eml({ subject: `for story 8, ${i}`, body: `Khurshed, we are with you. ${i}\r\n` }));
+      await ingestMessage(app.deps, { source: f, origin: f }, { file: f, start: 0, end: fs.statSync(f).size });
+    }
+    await app.db.orm.execute(sql`alter table items add constraint refuse_items check (false) not valid`);
+    try {
+      // Each message's items are refused: the group's transaction fails, and each parse is saved on its own.
+      expect(await parsePending(app.deps)).toMatchObject({ parsed: 5, quarantined: 0, retry: 0, understood: 0 });
+    } finally {
+      await app.db.orm.execute(sql`alter table items drop constraint refuse_items`);
+    }
+    const rows = await app.db.orm
+      .select({ status: messages.status, at: messages.understoodAt, classification: messages.classification })
+      .from(messages)
+      .orderBy(asc(messages.id));
+    expect(rows).toHaveLength(before + 5);
+    expect(rows.slice(-5)).toEqual(Array(5).fill({ status: 'parsed', at: null, classification: null }));
+    expect(await understandPending(app.deps)).toBe(5);
+    expect(await app.db.orm.select({ id: items.id }).from(items)).toHaveLength(itemsBefore + 5);
   }, 30_000);
 });
