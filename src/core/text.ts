@@ -1,6 +1,7 @@
 // Pure text handling for a supporter's message: what they wrote (without the quoted mail they answered and
 // their mail client's signature), which language it is in, and the name they signed with.
-// No I/O and no dependencies: everything here is recomputable from the stored message.
+// No I/O: everything here is recomputable from the stored message.
+import { languageWordSpans, WordMap } from './words.ts';
 
 export type Language = 'tg' | 'ru' | 'en';
 
@@ -312,6 +313,28 @@ const TG_LATIN_WORDS = new Set(
   dorem salom assalomu`),
 );
 
+/** Which of the lists above hold a word, as bits: one lookup per word of a text, found where it stands. */
+const TG = 1;
+const RU = 2;
+const EN = 4;
+const TG_LATIN = 8;
+const LANGUAGE_WORDS = (() => {
+  const bits = new Map<string, number>();
+  const lists: Array<[Set<string>, number]> = [
+    [TG_WORDS, TG],
+    [RU_WORDS, RU],
+    [EN_WORDS, EN],
+    [TG_LATIN_WORDS, TG_LATIN],
+  ];
+  for (const [list, bit] of lists) for (const w of list) bits.set(w, (bits.get(w) ?? 0) | bit);
+  const map = new WordMap<number>();
+  for (const [w, b] of bits) map.add(w, b);
+  return map;
+})();
+
+/** Tajik verbs: the progressive prefix ме-/наме- on a verb stem (мекунем, намегузорем, мефаҳмем). */
+const TG_VERB = /(на)?ме(кун|диҳ|дих|хоҳ|хох|дон|бин|фаҳм|фахм|гӯ|гу|шав|бош|мон|рас|гир|ов|бахш|тарс|навис|гузор|фирист|хон)/y;
+
 /** Letters counted by script in one pass (called for every message: no array of matches). */
 function letterCounts(s: string): { cyr: number; lat: number; tg: number; ru: number } {
   let cyr = 0;
@@ -354,14 +377,17 @@ export function detectLanguage(text: string): Language | null {
   if (cyr + lat < 4) return null;
   let lower = clean.toLowerCase();
   if (lower.includes('ё')) lower = lower.replaceAll('ё', 'е');
-  const tokens = lower.match(/[\p{L}\p{M}]+(?:['’][\p{L}]+)?/gu) ?? [];
+  // Each word is looked up where it stands. The lists hold no apostrophes: a word with one ("we're") is in none
+  // of them, but English counts the part before it ("we").
+  const tokens = languageWordSpans(lower);
 
   if (lat > cyr) {
     let en = 0;
     let tg = 0;
-    for (const t of tokens) {
-      if (EN_WORDS.has(t.includes("'") || t.includes('’') ? t.replace(/['’].*$/, '') : t)) en++;
-      if (TG_LATIN_WORDS.has(t)) tg++;
+    for (let k = 0; k < tokens.length; k += 3) {
+      const bits = LANGUAGE_WORDS.get(lower, tokens[k], tokens[k + 1]) ?? 0;
+      if (bits & EN) en++;
+      if (bits & TG_LATIN && tokens[k + 1] === tokens[k + 2]) tg++;
     }
     if (tg >= 1 && tg > en) return 'tg';
     if (en >= 1 || lat >= 15) return 'en';
@@ -370,13 +396,16 @@ export function detectLanguage(text: string): Language | null {
 
   let tgWords = 0;
   let ruWords = 0;
-  for (const t of tokens) {
-    if (TG_WORDS.has(t)) tgWords++;
-    if (RU_WORDS.has(t)) ruWords++;
-    // Tajik verbs: the progressive prefix ме-/наме- on a verb stem (мекунем, намегузорем, мефаҳмем); only a
-    // word that starts with м or н can have it (most do not, and the test is per word)
-    else if ((t.charCodeAt(0) === 0x43c || t.charCodeAt(0) === 0x43d) && /^(на)?ме(кун|диҳ|дих|хоҳ|хох|дон|бин|фаҳм|фахм|гӯ|гу|шав|бош|мон|рас|гир|ов|бахш|тарс|навис|гузор|фирист|хон)/.test(t))
-      tgWords++;
+  for (let k = 0; k < tokens.length; k += 3) {
+    const start = tokens[k];
+    const bits = tokens[k + 1] === tokens[k + 2] ? (LANGUAGE_WORDS.get(lower, start, tokens[k + 1]) ?? 0) : 0;
+    if (bits & TG) tgWords++;
+    if (bits & RU) ruWords++;
+    // only a word that starts with м or н can have the verb prefix (most do not, and the test is per word)
+    else if (lower.charCodeAt(start) === 0x43c || lower.charCodeAt(start) === 0x43d) {
+      TG_VERB.lastIndex = start;
+      if (TG_VERB.test(lower)) tgWords++;
+    }
   }
   const tg = 3 * tgLetters + 2 * tgWords;
   const ru = ruLetters + 2 * ruWords;
