@@ -41,6 +41,8 @@ const WROTE = new RegExp(
 
 /** Number of lines (1-3) forming an attribution line that starts at `i` ("On …, X <x@y> wrote:"), else 0. */
 function attributionAt(lines: string[], i: number): number {
+  // Every form below ends in a colon: none in the (up to) three lines, as in most places, is no attribution.
+  if (!lines[i].includes(':') && !lines[i + 1]?.includes(':') && !lines[i + 2]?.includes(':')) return 0;
   const first = lines[i].trim();
   if (!first || first.length > 300) return 0;
   const parts: string[] = [];
@@ -377,23 +379,29 @@ export function detectLanguage(text: string): Language | null {
   if (cyr + lat < 4) return null;
   let lower = clean.toLowerCase();
   if (lower.includes('ё')) lower = lower.replaceAll('ё', 'е');
-  // Each word is looked up where it stands. The lists hold no apostrophes: a word with one ("we're") is in none
-  // of them, but English counts the part before it ("we").
   const tokens = languageWordSpans(lower);
+  return lat > cyr ? latinLanguage(lower, tokens, lat) : cyrillicLanguage(lower, tokens, cyr, tgLetters, ruLetters);
+}
 
-  if (lat > cyr) {
-    let en = 0;
-    let tg = 0;
-    for (let k = 0; k < tokens.length; k += 3) {
-      const bits = LANGUAGE_WORDS.get(lower, tokens[k], tokens[k + 1]) ?? 0;
-      if (bits & EN) en++;
-      if (bits & TG_LATIN && tokens[k + 1] === tokens[k + 2]) tg++;
-    }
-    if (tg >= 1 && tg > en) return 'tg';
-    if (en >= 1 || lat >= 15) return 'en';
-    return null;
+// The words of a text are looked up where they stand (tokens: languageWordSpans). The lists hold no apostrophes:
+// a word with one ("we're") is in none of them, but English counts the part before it ("we").
+
+/** English, or Tajik in Latin letters, by the words of a lowercased text. */
+function latinLanguage(lower: string, tokens: number[], lat: number): Language | null {
+  let en = 0;
+  let tg = 0;
+  for (let k = 0; k < tokens.length; k += 3) {
+    const bits = LANGUAGE_WORDS.get(lower, tokens[k], tokens[k + 1]) ?? 0;
+    if (bits & EN) en++;
+    if (bits & TG_LATIN && tokens[k + 1] === tokens[k + 2]) tg++;
   }
+  if (tg >= 1 && tg > en) return 'tg';
+  if (en >= 1 || lat >= 15) return 'en';
+  return null;
+}
 
+/** Tajik or Russian, by the letters (counted before) and the words of a lowercased text. */
+function cyrillicLanguage(lower: string, tokens: number[], cyr: number, tgLetters: number, ruLetters: number): Language | null {
   let tgWords = 0;
   let ruWords = 0;
   for (let k = 0; k < tokens.length; k += 3) {
@@ -480,6 +488,10 @@ const NOT_NAMES = new Set(
 );
 
 const CONNECTORS = new Set(words('from of and & из и с ва аз'));
+// A regex literal with \p{…} outside a class is compiled to `new RegExp(…)` where it stands (esbuild, for the
+// bundle and for tsx): in a function, a new regex per call. These are built once, here.
+const UPPERCASE_FIRST = /^\p{Lu}/u;
+const CONTACT_LABEL = /(?<!\p{L})(tel|phone|mob|mobile|email|e-mail|тел|моб|почта)(?!\p{L})\.?/giu;
 const PHONE = /\+?\d[\d\s().-]{5,25}\d/g;
 
 /** The parts of a sign-off that are a name or a place: no address, phone, link or sentence. */
@@ -496,7 +508,7 @@ function cleanName(s: string, strict: boolean): string | null {
     if (CONNECTORS.has(lower)) continue;
     if (!/^[\p{L}][\p{L}\p{M}'’.-]*$/u.test(tok)) return null;
     if (strict) {
-      if (!/^\p{Lu}/u.test(tok)) return null;
+      if (!UPPERCASE_FIRST.test(tok)) return null;
       if (NOT_NAMES.has(lower.replace(/[.']+$/, ''))) return null;
     }
   }
@@ -525,7 +537,7 @@ export function signOff(text: string): string | null {
     !l
       .replace(/<?[\w.+'-]{1,64}@[\w-]{1,63}(?:\.[\w-]{1,63})+>?/g, '')
       .replace(PHONE, '')
-      .replace(/(?<!\p{L})(tel|phone|mob|mobile|email|e-mail|тел|моб|почта)(?!\p{L})\.?/giu, '')
+      .replace(CONTACT_LABEL, '')
       .replace(/[\s,.;:()+/|-]+/g, '');
   while (end > 0 && skippable(lines[end - 1])) end--;
   if (end === 0) return null;
