@@ -275,7 +275,7 @@ const STORY_WORD_ANY = new RegExp(STORY_WORD, 'iu');
 const NUMBER_CHAR = /\p{N}/u;
 const SPACES_THEN_LOWERCASE = /^\s+\p{Ll}/u;
 const SPACE = /\s/;
-/** Something like the "8. " of "8. Khurshed" (a digit, then "." or ")" and a space): needed for a title. */
+/** Something like the "8. " of "8. Khurshed" (a digit, then "." or ")" and a space): titleNumbers needs one. */
 const TITLE_NUMBER = /\d[ \t]*[.)][ \t]/;
 const NO_DOT = /no\./i;
 
@@ -333,68 +333,82 @@ function leadingNumber(s: string): { n: number; len: number; kind: 'digits' | 'c
   return nw ? { n: nw.n, len: w[0].length, kind: nw.kind } : null;
 }
 
-/** Explicit story numbers in one text (subject or body), with the words that carry them. */
+/**
+ * Explicit story numbers in one text (subject or body), with the words that carry them. Each kind of mention
+ * has its own function, run only on texts that may hold one (a small function also costs less to compile).
+ */
 function findNumbers(text: string, nameTokenKeys: (key: string) => boolean): NumberHit[] {
   const hits: NumberHit[] = [];
   // Most texts hold no story word at all: one quick test spares both scans that need one.
-  const words = STORY_WORD_ANY.test(text) ? storyWords(text) : [];
-  // "story 8", "история № 8", "истории 3 и 8", "қиссаи 8", "қиссаи ҳаштум", "story eight"
-  for (const m of words) {
-    // A window after the word: a story number follows within a few characters (and a long text stays linear).
-    const pos = m.index! + m[0].length;
-    const win = text.slice(pos, pos + WINDOW);
-    const mark = LEADING_MARK.exec(win);
-    const markLen = mark ? mark[0].length : 0;
-    let rest = win.slice(markLen).replace(/^\s+/, '');
-    const first = leadingNumber(rest);
-    if (!first) continue;
-    const numbers: number[] = [];
-    let cur: typeof first | null = first;
-    while (cur) {
-      const tail = rest.slice(cur.len);
-      if (afterIsQuantity(tail)) break;
-      // "story eight about…" is fine with digits, but a cardinal word followed by more words reads as a count
-      if (cur.kind === 'cardinal' && SPACES_THEN_LOWERCASE.test(tail)) break;
-      numbers.push(cur.n);
-      const sep = /^\s*(?:,|&|\+|and|or|и|или|ва|ё)\s*(?:#|№)?\s*/iu.exec(tail);
-      if (!sep) {
-        rest = tail;
-        break;
-      }
-      const next = leadingNumber(tail.slice(sep[0].length));
-      if (!next) {
-        rest = tail;
-        break;
-      }
-      rest = tail.slice(sep[0].length);
-      cur = next;
-    }
-    if (numbers.length) {
-      const end = pos + win.length - rest.length;
-      for (const n of numbers) hits.push({ n, text: text.slice(m.index!, end) });
-    }
+  if (STORY_WORD_ANY.test(text)) {
+    const words = storyWords(text);
+    for (const m of words) numbersAfter(text, m, hits);
+    for (const m of words) ordinalBefore(text, m, hits);
   }
-  // "8-я история", "8th story", "восьмая история", "ҳаштумин қисса": the word before each story word
-  for (const m of words) {
-    if (NUMBER_CHAR.test(text[m.index! + m[0].length] ?? '')) continue; // "story8" is not "8th story"
-    const before = text.slice(Math.max(0, m.index! - WINDOW), m.index!);
-    const t = tokenBefore(before);
-    if (!t || WORD_CHAR.test(text[m.index! - t[0].length - 1] ?? '')) continue;
-    const token = t[1];
-    let n: number | null = null;
-    const d = DIGITS_ORDINAL.exec(token);
-    if (d) n = Number(d[1]);
-    else {
-      const w = numberWord(token);
-      if (w && w.kind === 'ordinal') n = w.n;
+  // Each needs a "#", a "№" or a "no.": most texts have none.
+  if (text.includes('#') || text.includes('№') || NO_DOT.test(text)) bareNumbers(text, hits);
+  if (TITLE_NUMBER.test(text)) titleNumbers(text, nameTokenKeys, hits);
+  return hits;
+}
+
+/** "story 8", "история № 8", "истории 3 и 8", "қиссаи 8", "қиссаи ҳаштум", "story eight": after story word m. */
+function numbersAfter(text: string, m: RegExpExecArray, hits: NumberHit[]): void {
+  // A window after the word: a story number follows within a few characters (and a long text stays linear).
+  const pos = m.index + m[0].length;
+  const win = text.slice(pos, pos + WINDOW);
+  const mark = LEADING_MARK.exec(win);
+  const markLen = mark ? mark[0].length : 0;
+  let rest = win.slice(markLen).replace(/^\s+/, '');
+  const first = leadingNumber(rest);
+  if (!first) return;
+  const numbers: number[] = [];
+  let cur: typeof first | null = first;
+  while (cur) {
+    const tail = rest.slice(cur.len);
+    if (afterIsQuantity(tail)) break;
+    // "story eight about…" is fine with digits, but a cardinal word followed by more words reads as a count
+    if (cur.kind === 'cardinal' && SPACES_THEN_LOWERCASE.test(tail)) break;
+    numbers.push(cur.n);
+    const sep = /^\s*(?:,|&|\+|and|or|и|или|ва|ё)\s*(?:#|№)?\s*/iu.exec(tail);
+    if (!sep) {
+      rest = tail;
+      break;
     }
-    if (n !== null) hits.push({ n, text: text.slice(m.index! - t[0].length, m.index! + m[0].length) });
+    const next = leadingNumber(tail.slice(sep[0].length));
+    if (!next) {
+      rest = tail;
+      break;
+    }
+    rest = tail.slice(sep[0].length);
+    cur = next;
   }
-  // bare "#8", "№ 8", "No. 8": only after nothing or a preposition, never "my #1 fan" or "школа №8"
-  // (each needs a "#", a "№" or a "no.": most texts have none)
+  if (numbers.length) {
+    const end = pos + win.length - rest.length;
+    for (const n of numbers) hits.push({ n, text: text.slice(m.index, end) });
+  }
+}
+
+/** "8-я история", "8th story", "восьмая история", "ҳаштумин қисса": the word before story word m. */
+function ordinalBefore(text: string, m: RegExpExecArray, hits: NumberHit[]): void {
+  if (NUMBER_CHAR.test(text[m.index + m[0].length] ?? '')) return; // "story8" is not "8th story"
+  const before = text.slice(Math.max(0, m.index - WINDOW), m.index);
+  const t = tokenBefore(before);
+  if (!t || WORD_CHAR.test(text[m.index - t[0].length - 1] ?? '')) return;
+  const token = t[1];
+  let n: number | null = null;
+  const d = DIGITS_ORDINAL.exec(token);
+  if (d) n = Number(d[1]);
+  else {
+    const w = numberWord(token);
+    if (w && w.kind === 'ordinal') n = w.n;
+  }
+  if (n !== null) hits.push({ n, text: text.slice(m.index - t[0].length, m.index + m[0].length) });
+}
+
+/** Bare "#8", "№ 8", "No. 8": only after nothing or a preposition, never "my #1 fan" or "школа №8". */
+function bareNumbers(text: string, hits: NumberHit[]): void {
   const bare = /(?<![&\w#])(#|№|No\.)\s?(\d{1,2})(?!\d)(?![\p{L}\p{M}_])/giu;
-  const mayHaveBare = text.includes('#') || text.includes('№') || NO_DOT.test(text);
-  for (const m of mayHaveBare ? text.matchAll(bare) : []) {
+  for (const m of text.matchAll(bare)) {
     const tail = text.slice(m.index! + m[0].length, m.index! + m[0].length + WINDOW);
     if (afterIsQuantity(tail) || BARE_FOLLOWERS.test(tail)) continue;
     const b = wordBefore(text, m.index!);
@@ -402,13 +416,15 @@ function findNumbers(text: string, nameTokenKeys: (key: string) => boolean): Num
     if (b.word === null && /[\p{N}]/u.test(b.char)) continue;
     hits.push({ n: Number(m[2]), text: m[0] });
   }
-  // "8. Khurshed" at the start of a line or of the subject (after "Re:"/"Fwd:"): the announcement's title
+}
+
+/** "8. Khurshed" at the start of a line or of the subject (after "Re:"/"Fwd:"): the announcement's title. */
+function titleNumbers(text: string, nameTokenKeys: (key: string) => boolean, hits: NumberHit[]): void {
   const titled =
     /^[ \t]*(?:(?:re|fwd?|fw|aw|tr|wg|ответ|отв|пересл|ҷавоб|чавоб)[ \t]*(?:\[\d+\])?[ \t]*:[ \t]*)*(\d{1,2})[ \t]*[.)][ \t]+([\p{L}\p{M}]+)/gimu;
-  for (const m of TITLE_NUMBER.test(text) ? text.matchAll(titled) : []) {
+  for (const m of text.matchAll(titled)) {
     if (nameTokenKeys(m[2])) hits.push({ n: Number(m[1]), text: m[0].replace(/^.*?(\d)/su, '$1') });
   }
-  return hits;
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -591,6 +607,18 @@ const UPPERCASE = /\p{Lu}/u;
 const UPPERCASE_FIRST = /^\p{Lu}/u;
 const CAMEL_HUMP = /(\p{Ll})(\p{Lu})/gu;
 
+/** "#JusticeForKhurshed" -> " Justice For Khurshed"; the same few hashtags recur, so they are kept. */
+function hashtagWords(tag: string): string {
+  let words = knownHashtags.get(tag);
+  if (words === undefined) {
+    words = tag.replace(CAMEL_HUMP, '$1 $2').replace(/[#_]/g, ' ');
+    if (knownHashtags.size >= 1000) knownHashtags.clear();
+    knownHashtags.set(tag, words);
+  }
+  return words;
+}
+const knownHashtags = new Map<string, string>();
+
 /**
  * The words of a text that fit a victim's name, in text order. Most words fit none: those are looked up by
  * their place in the text (WordMap) and dropped, without a string or a token of their own.
@@ -600,8 +628,7 @@ function nameTokensOf(text: string, c: CompiledCampaign): Token[] {
   // (The address and hashtag patterns only where an @ or a # is: most texts have neither.)
   let masked = text.replace(/https?:\/\/\S+|www\.\S+/gi, (m) => ' '.repeat(m.length));
   if (masked.includes('@')) masked = masked.replace(/[\w.+'-]{1,64}@[\w-]{1,63}(?:\.[\w-]{1,63})+/g, (m) => ' '.repeat(m.length));
-  if (masked.includes('#'))
-    masked = masked.replace(/#[\p{L}\p{M}\p{N}_]+/gu, (m) => m.replace(CAMEL_HUMP, '$1 $2').replace(/[#_]/g, ' '));
+  if (masked.includes('#')) masked = masked.replace(/#[\p{L}\p{M}\p{N}_]+/gu, hashtagWords);
   const out: Token[] = [];
   const spans = wordSpans(masked);
   for (let k = 0; k < spans.length; k += 2) {

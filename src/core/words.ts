@@ -2,32 +2,41 @@
 // cost most of the time spent on every body), and a map looked up by where a word is in a text, so the words
 // that are looked up need not be cut out of it. Pure, no dependencies.
 
-/** What a code point is for word scanning: neither, a mark (\p{M}) or a letter (\p{L}). */
-const NONE = 0;
-const MARK = 1;
-const LETTER = 2;
+/** What a code point is for word scanning: neither, a mark (\p{M}) or a letter (\p{L}); UNKNOWN: not learnt yet. */
+const UNKNOWN = 0;
+const NONE = 1;
+const MARK = 2;
+const LETTER = 3;
+
+/**
+ * The kind of every BMP code point, one lookup per character. Basic Latin, Latin-1 and the Latin extensions
+ * (letters but × and ÷), and Cyrillic with its supplement (letters but ҂ and the combining marks U+0483-U+0489)
+ * are filled in here; any other code point is learnt from the Unicode properties the first time it is met.
+ */
+const BMP_KINDS = new Uint8Array(0x10000);
+for (let c = 0; c < 0x80; c++) BMP_KINDS[c] = (c | 0x20) >= 0x61 && (c | 0x20) <= 0x7a ? LETTER : NONE;
+for (let c = 0xc0; c <= 0x24f; c++) BMP_KINDS[c] = c === 0xd7 || c === 0xf7 ? NONE : LETTER;
+for (let c = 0x400; c <= 0x52f; c++) BMP_KINDS[c] = c === 0x482 ? NONE : c >= 0x483 && c <= 0x489 ? MARK : LETTER;
+/** The kinds of astral code points met so far, up to a bound. */
+const astralKinds = new Map<number, number>();
 
 const LETTER_RE = /^\p{L}$/u;
 const MARK_RE = /^\p{M}$/u;
-/** The kind of code points the ranges below do not cover, by the Unicode properties; kept up to a bound. */
-const otherKinds = new Map<number, number>();
 
-/**
- * The kind of a code point: by range for Basic Latin, Latin-1 and the Latin extensions (letters but × and ÷),
- * and Cyrillic with its supplement (letters but ҂ and the combining marks U+0483-U+0489); by the Unicode
- * properties for the rest.
- */
-function kindOf(cp: number): number {
-  if (cp < 0x80) return (cp | 0x20) >= 0x61 && (cp | 0x20) <= 0x7a ? LETTER : NONE;
-  if (cp >= 0x400 && cp <= 0x52f) return cp < 0x482 || cp > 0x489 ? LETTER : cp === 0x482 ? NONE : MARK;
-  if (cp >= 0xc0 && cp <= 0x24f) return cp !== 0xd7 && cp !== 0xf7 ? LETTER : NONE;
-  let kind = otherKinds.get(cp);
-  if (kind === undefined) {
-    const c = String.fromCodePoint(cp);
-    kind = LETTER_RE.test(c) ? LETTER : MARK_RE.test(c) ? MARK : NONE;
-    if (otherKinds.size < 4096) otherKinds.set(cp, kind);
-  }
+function learnKind(cp: number): number {
+  const c = String.fromCodePoint(cp);
+  const kind = LETTER_RE.test(c) ? LETTER : MARK_RE.test(c) ? MARK : NONE;
+  if (cp <= 0xffff) BMP_KINDS[cp] = kind;
+  else if (astralKinds.size < 4096) astralKinds.set(cp, kind);
   return kind;
+}
+
+function kindOf(cp: number): number {
+  if (cp <= 0xffff) {
+    const kind = BMP_KINDS[cp];
+    return kind !== UNKNOWN ? kind : learnKind(cp);
+  }
+  return astralKinds.get(cp) ?? learnKind(cp);
 }
 
 /** Whether a code point is a letter or a mark: `[\p{L}\p{M}]`. */
@@ -58,15 +67,15 @@ export function letterRunEnd(text: string, i: number): number {
 /** The first letter or mark at or after `i`, or text.length. */
 export function nextLetterOrMark(text: string, i: number): number {
   while (i < text.length) {
-    const c = text.charCodeAt(i);
-    // ASCII that is not a letter is most of what lies between words: no code point to read.
-    if (c < 0x80 ? (c | 0x20) >= 0x61 && (c | 0x20) <= 0x7a : kindOf(text.codePointAt(i)!) !== NONE) return i;
-    i += c >= 0xd800 && c <= 0xdbff && i + 1 < text.length && (text.charCodeAt(i + 1) & 0xfc00) === 0xdc00 ? 2 : 1;
+    const cp = text.codePointAt(i)!;
+    if (kindOf(cp) !== NONE) return i;
+    i += cp > 0xffff ? 2 : 1;
   }
   return i;
 }
 
-const APOSTROPHES = new Set(["'", '’', 'ʼ', '`'].map((c) => c.charCodeAt(0)));
+/** ' ’ ʼ ` */
+const isApostrophe = (c: number) => c === 0x27 || c === 0x2019 || c === 0x2bc || c === 0x60;
 
 /**
  * The words of a text as offsets, flat: [start0, end0, start1, end1, …]. The matches of
@@ -78,7 +87,7 @@ export function wordSpans(text: string): number[] {
   while (i < text.length) {
     const start = i;
     i = letterOrMarkRunEnd(text, i);
-    while (i + 1 < text.length && APOSTROPHES.has(text.charCodeAt(i)) && isLetterOrMark(text.codePointAt(i + 1)!))
+    while (i + 1 < text.length && isApostrophe(text.charCodeAt(i)) && isLetterOrMark(text.codePointAt(i + 1)!))
       i = letterOrMarkRunEnd(text, i + 1);
     spans.push(start, i);
     i = nextLetterOrMark(text, i);
@@ -113,19 +122,13 @@ function spanHash(text: string, start: number, end: number): number {
   return h;
 }
 
-interface Entry<V> {
-  word: string;
-  value: V;
-  /** The next entry with the same hash. */
-  next: Entry<V> | null;
-}
-
 /**
  * A map from words to values, looked up by a span of a text: get(text, start, end) is get(text.slice(start, end))
  * without the new string (most words of a body are looked up and not found, or found again and again).
  */
 export class WordMap<V> {
-  private readonly byHash = new Map<number, Entry<V>>();
+  /** Per hash, its words and values: [word0, value0, word1, value1, …] (a second word only on a collision). */
+  private readonly byHash = new Map<number, Array<string | V>>();
   private count = 0;
 
   get size(): number {
@@ -133,17 +136,22 @@ export class WordMap<V> {
   }
 
   get(text: string, start: number, end: number): V | undefined {
-    for (let e: Entry<V> | null = this.byHash.get(spanHash(text, start, end)) ?? null; e; e = e.next)
-      if (e.word.length === end - start && text.startsWith(e.word, start)) return e.value;
+    const list = this.byHash.get(spanHash(text, start, end));
+    if (list === undefined) return undefined;
+    for (let k = 0; k < list.length; k += 2) {
+      const word = list[k] as string;
+      if (word.length === end - start && text.startsWith(word, start)) return list[k + 1] as V;
+    }
     return undefined;
   }
 
   /** Adds a word (first value kept: a word already in the map is left as it is). */
   add(word: string, value: V): void {
     const h = spanHash(word, 0, word.length);
-    const first = this.byHash.get(h);
-    for (let e: Entry<V> | null = first ?? null; e; e = e.next) if (e.word === word) return;
-    this.byHash.set(h, { word, value, next: first ?? null });
+    const list = this.byHash.get(h);
+    if (list === undefined) this.byHash.set(h, [word, value]);
+    else if (list.some((w, k) => k % 2 === 0 && w === word)) return;
+    else list.push(word, value);
     this.count++;
   }
 
