@@ -658,7 +658,6 @@ const SELF_INTRO = /(?:my name is|i am called|меня зовут|зовут м�
 const SELF_INTRO_ANYWHERE = /my name is|i am called|меня зовут|зовут меня|номи ман|номам/i;
 
 function scanNames(text: string, c: CompiledCampaign, opts: { exclude?: [number, number] | null }): NameScan {
-  const { names } = c;
   const candidates = nameTokensOf(text, c);
   if (!candidates.length) return { evidence: new Map(), ambiguous: [] };
   const lowercaseWriter = !UPPERCASE.test(text);
@@ -679,54 +678,8 @@ function scanNames(text: string, c: CompiledCampaign, opts: { exclude?: [number,
     return all.filter((f) => f.quality !== 'fuzzy');
   });
 
-  const evidence = new Map<number, NameEvidence>();
-  const better = (e: NameEvidence) => {
-    const rank = (x: NameEvidence) => ({ full: 3, surname: 2, given: 1 })[x.level] * 2 + (x.quality === 'exact' ? 1 : 0);
-    const old = evidence.get(e.story);
-    if (!old || rank(e) > rank(old)) evidence.set(e.story, e);
-  };
-
-  // Per story, the tokens that fit its given names and its surname, in text order.
-  type Hit = { t: Token; q: Quality };
-  const hitsOf = new Map<number, { given: Hit[]; surname: Hit[] }>();
-  tokens.forEach((t, i) => {
-    for (const f of fits[i]) {
-      let h = hitsOf.get(f.story);
-      if (!h) hitsOf.set(f.story, (h = { given: [], surname: [] }));
-      h[f.part].push({ t, q: f.quality });
-    }
-  });
-  for (const sn of names) {
-    const h = hitsOf.get(sn.story);
-    if (!h) continue;
-    const { given, surname } = h;
-    const bestQ = (xs: Array<{ q: Quality }>): Quality => (xs.some((x) => x.q === 'exact') ? 'exact' : 'fuzzy');
-    if (given.length && surname.length) {
-      better({
-        story: sn.story,
-        level: 'full',
-        quality: bestQ(given) === 'exact' && bestQ(surname) === 'exact' ? 'exact' : 'fuzzy',
-        words: [given[0].t.text, surname[0].t.text],
-      });
-    } else if (surname.length) {
-      better({ story: sn.story, level: 'surname', quality: bestQ(surname), words: [surname[0].t.text] });
-    } else if (given.length) {
-      // A given name alone must look like a name: capitalised (хуршед is also "the sun", ситора "a star"),
-      // unless the writer types everything in lower case.
-      const usable = given.filter((g) => g.t.capitalized || lowercaseWriter);
-      if (usable.length) better({ story: sn.story, level: 'given', quality: bestQ(usable), words: [usable[0].t.text] });
-    }
-  }
-
-  // A word that fits several stories names none of them by itself.
-  const ambiguous: NameScan['ambiguous'] = [];
-  tokens.forEach((t, i) => {
-    if (fits[i].length < 2) return; // one fit is one story
-    const stories = [...new Set(fits[i].map((f) => f.story))];
-    if (stories.length < 2) return;
-    if (!t.capitalized && !lowercaseWriter && fits[i].every((f) => f.part === 'given')) return;
-    ambiguous.push({ word: t.text, stories: stories.sort((a, b) => a - b), part: fits[i][0].part });
-  });
+  const evidence = storyEvidence(c.names, tokens, fits, lowercaseWriter);
+  const ambiguous = ambiguousWords(tokens, fits, lowercaseWriter);
   // Evidence resting only on an ambiguous word is not evidence for either story.
   for (const [story, e] of [...evidence]) {
     if (e.level === 'full') continue;
@@ -734,6 +687,68 @@ function scanNames(text: string, c: CompiledCampaign, opts: { exclude?: [number,
     if (ambiguous.some((a) => a.word === word && a.stories.includes(story))) evidence.delete(story);
   }
   return { evidence, ambiguous };
+}
+
+const LEVEL_RANK = { full: 3, surname: 2, given: 1 };
+const rank = (x: NameEvidence) => LEVEL_RANK[x.level] * 2 + (x.quality === 'exact' ? 1 : 0);
+const bestQuality = (xs: Array<{ q: Quality }>): Quality => (xs.some((x) => x.q === 'exact') ? 'exact' : 'fuzzy');
+
+/** Keeps e for its story unless the story has better evidence already. */
+function keepBetter(evidence: Map<number, NameEvidence>, e: NameEvidence): void {
+  const old = evidence.get(e.story);
+  if (!old || rank(e) > rank(old)) evidence.set(e.story, e);
+}
+
+type Hit = { t: Token; q: Quality };
+
+/** Per story, the best evidence its name is in the tokens (fits[i]: what tokens[i] fits). */
+function storyEvidence(names: StoryNames[], tokens: Token[], fits: Fit[][], lowercaseWriter: boolean): Map<number, NameEvidence> {
+  // Per story, the tokens that fit its given names and its surname, in text order.
+  const hitsOf = new Map<number, { given: Hit[]; surname: Hit[] }>();
+  for (let i = 0; i < tokens.length; i++) {
+    for (const f of fits[i]) {
+      let h = hitsOf.get(f.story);
+      if (!h) hitsOf.set(f.story, (h = { given: [], surname: [] }));
+      h[f.part].push({ t: tokens[i], q: f.quality });
+    }
+  }
+  const evidence = new Map<number, NameEvidence>();
+  for (const sn of names) {
+    const h = hitsOf.get(sn.story);
+    if (!h) continue;
+    const { given, surname } = h;
+    if (given.length && surname.length) {
+      keepBetter(evidence, {
+        story: sn.story,
+        level: 'full',
+        quality: bestQuality(given) === 'exact' && bestQuality(surname) === 'exact' ? 'exact' : 'fuzzy',
+        words: [given[0].t.text, surname[0].t.text],
+      });
+    } else if (surname.length) {
+      keepBetter(evidence, { story: sn.story, level: 'surname', quality: bestQuality(surname), words: [surname[0].t.text] });
+    } else if (given.length) {
+      // A given name alone must look like a name: capitalised (хуршед is also "the sun", ситора "a star"),
+      // unless the writer types everything in lower case.
+      const usable = given.filter((g) => g.t.capitalized || lowercaseWriter);
+      if (usable.length)
+        keepBetter(evidence, { story: sn.story, level: 'given', quality: bestQuality(usable), words: [usable[0].t.text] });
+    }
+  }
+  return evidence;
+}
+
+/** The tokens that fit several stories: such a word names none of them by itself. */
+function ambiguousWords(tokens: Token[], fits: Fit[][], lowercaseWriter: boolean): NameScan['ambiguous'] {
+  const ambiguous: NameScan['ambiguous'] = [];
+  for (let i = 0; i < tokens.length; i++) {
+    const t = tokens[i];
+    if (fits[i].length < 2) continue; // one fit is one story
+    const stories = [...new Set(fits[i].map((f) => f.story))];
+    if (stories.length < 2) continue;
+    if (!t.capitalized && !lowercaseWriter && fits[i].every((f) => f.part === 'given')) continue;
+    ambiguous.push({ word: t.text, stories: stories.sort((a, b) => a - b), part: fits[i][0].part });
+  }
+  return ambiguous;
 }
 
 function nameConfidence(e: NameEvidence): number {
@@ -813,11 +828,52 @@ function compiled(campaign: CampaignView): CompiledCampaign {
   return c;
 }
 
+/** Signals (or notes, for a story the campaign does not have) for the explicit numbers of one text. */
+function numberSignals(where: string, text: string, conf: number, c: CompiledCampaign, signals: Signal[], notes: string[]): void {
+  const seen = new Set<number>();
+  for (const h of findNumbers(text, (w) => fitsOf(c, nameKey(w)).length > 0)) {
+    if (seen.has(h.n)) continue;
+    seen.add(h.n);
+    if (!c.numbers.has(h.n)) {
+      notes.push(`${q(h.text)} names story ${h.n}, which this campaign does not have`);
+      continue;
+    }
+    signals.push({ story: h.n, method: 'number', confidence: conf, reason: `explicit number in ${where}: ${q(h.text)}` });
+  }
+}
+
+/** Signals (or notes) for the "#notorturetj8" style tags of one text; whether it holds the campaign hashtag. */
+function hashtagSignals(text: string, c: CompiledCampaign, signals: Signal[], notes: string[]): boolean {
+  let hashtag = false;
+  for (const m of text.matchAll(c.tagRe)) {
+    hashtag = true;
+    if (m[1] === undefined) continue;
+    const n = Number(m[1]);
+    if (c.numbers.has(n))
+      signals.push({ story: n, method: 'hashtag', confidence: CONFIDENCE.hashtagNumber, reason: `campaign hashtag with a story number: ${q(m[0])}` });
+    else notes.push(`${q(m[0])} names story ${n}, which this campaign does not have`);
+  }
+  return hashtag;
+}
+
+type NameScans = Array<{ where: string; scan: NameScan; penalty: number }>;
+
+function nameSignals(list: NameScans): Signal[] {
+  return list.flatMap(({ where, scan, penalty }) =>
+    [...scan.evidence.values()].map((e) => ({
+      story: e.story,
+      method: 'name' as const,
+      confidence: nameConfidence(e) - penalty,
+      reason: describeName(e, where) + (penalty ? ' (only in the last line, which may be the sender signing)' : ''),
+    })),
+  );
+}
+
 /** Which story a submission is about, or triage (story null) when that is not clear. */
 export function linkStory(input: LinkInput, campaign: CampaignView): LinkResult {
   const stories = campaign.stories;
   const c = compiled(campaign);
-  const { numbers, tagRe } = c;
+  const { numbers } = c;
   const notes: string[] = [];
   const signals: Signal[] = [];
   const subject = (input.subject ?? '').slice(0, 2000);
@@ -827,35 +883,13 @@ export function linkStory(input: LinkInput, campaign: CampaignView): LinkResult 
   signals.push(...addressSignals(input.recipients ?? [], campaign, numbers, notes));
   signals.push(...replySignals(input, stories));
 
-  const isNameWord = (w: string) => fitsOf(c, nameKey(w)).length > 0;
-  for (const [where, text, conf] of [
-    ['subject', subject, CONFIDENCE.numberSubject],
-    ['body', body, CONFIDENCE.numberBody],
-  ] as const) {
-    const seen = new Set<number>();
-    for (const h of findNumbers(text, isNameWord)) {
-      if (seen.has(h.n)) continue;
-      seen.add(h.n);
-      if (!numbers.has(h.n)) {
-        notes.push(`${q(h.text)} names story ${h.n}, which this campaign does not have`);
-        continue;
-      }
-      signals.push({ story: h.n, method: 'number', confidence: conf, reason: `explicit number in ${where}: ${q(h.text)}` });
-    }
-  }
+  numberSignals('subject', subject, CONFIDENCE.numberSubject, c, signals, notes);
+  numberSignals('body', body, CONFIDENCE.numberBody, c, signals, notes);
 
   // The campaign hashtag, and "#notorturetj8" style tags.
   const tag = campaign.hashtag;
-  let hashtag = false;
-  for (const text of [subject, body])
-    for (const m of text.matchAll(tagRe)) {
-      hashtag = true;
-      if (m[1] === undefined) continue;
-      const n = Number(m[1]);
-      if (numbers.has(n))
-        signals.push({ story: n, method: 'hashtag', confidence: CONFIDENCE.hashtagNumber, reason: `campaign hashtag with a story number: ${q(m[0])}` });
-      else notes.push(`${q(m[0])} names story ${n}, which this campaign does not have`);
-    }
+  const hashtagInSubject = hashtagSignals(subject, c, signals, notes);
+  const hashtag = hashtagSignals(body, c, signals, notes) || hashtagInSubject;
 
   // Names. The sender's own sign-off ("Rustam, Dushanbe") is not a mention of a victim who shares the name.
   const sign = input.signOff !== undefined && body === input.body ? input.signOff : signOff(body);
@@ -870,19 +904,10 @@ export function linkStory(input: LinkInput, campaign: CampaignView): LinkResult 
       bareSignOff = body.slice(lineStart, lineEnd < 0 ? body.length : lineEnd).trim() === sign;
     }
   }
-  const scans: Array<{ where: string; scan: NameScan; penalty: number }> = [];
+  const scans: NameScans = [];
   scans.push({ where: 'subject', scan: scanNames(subject, c, {}), penalty: 0 });
   const bodyScan = scanNames(body, c, { exclude });
   scans.push({ where: 'body', scan: bodyScan, penalty: 0 });
-  const nameSignals = (list: typeof scans) =>
-    list.flatMap(({ where, scan, penalty }) =>
-      [...scan.evidence.values()].map((e) => ({
-        story: e.story,
-        method: 'name' as const,
-        confidence: nameConfidence(e) - penalty,
-        reason: describeName(e, where) + (penalty ? ' (only in the last line, which may be the sender signing)' : ''),
-      })),
-    );
   let named = nameSignals(scans);
   if (exclude && bareSignOff && !named.length && !signals.length) {
     // Nothing else points anywhere, and the last line is a bare name with no "Regards," or dash before it: it
