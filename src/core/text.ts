@@ -124,6 +124,12 @@ function joinOrNull(parts: string[]): string | null {
   return s.trim() ? s : null;
 }
 
+/** Whether a line ends in a space, a tab or a no-break space (most do not: no regex for those). */
+function endsInSpace(l: string): boolean {
+  const c = l.charCodeAt(l.length - 1);
+  return c === 0x20 || c === 0x09 || c === 0xa0;
+}
+
 function trimLines(lines: string[]): string {
   let a = 0;
   let b = lines.length;
@@ -131,7 +137,7 @@ function trimLines(lines: string[]): string {
   while (b > a && isBlank(lines[b - 1])) b--;
   return lines
     .slice(a, b)
-    .map((l) => l.replace(/[ \t\u00a0]+$/, ''))
+    .map((l) => (endsInSpace(l) ? l.replace(/[ \t\u00a0]+$/, '') : l))
     .join('\n');
 }
 
