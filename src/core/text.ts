@@ -164,6 +164,24 @@ function cutSignature(body: string[]): { body: string[]; signature: string[] } {
   return { body: kept, signature };
 }
 
+/** \s of a regex: the characters a line's markers may be indented with. */
+const isSpaceCode = (c: number) =>
+  (c >= 0x09 && c <= 0x0d) || c === 0x20 || c === 0xa0 || c === 0x1680 || (c >= 0x2000 && c <= 0x200a) ||
+  c === 0x2028 || c === 0x2029 || c === 0x202f || c === 0x205f || c === 0x3000 || c === 0xfeff;
+
+/**
+ * The first characters the line markers of splitReply can start with, past any indent: ">" (a quote), "-"
+ * (forward, original message), "*" and f, о, а (From:, От:, Аз:), b and н (Begin forwarded message, Начало …),
+ * in either case, and ᲂ (U+1C82, a narrow о that the case-insensitive match takes for О).
+ */
+const MARKER_STARTS = new Set([...'>-*fFоОаАbBнН\u1c82'].map((c) => c.charCodeAt(0)));
+
+/** Whether a line may be a quote, a forward or original-message marker or a header block's From: line. */
+export function mayStartMarker(l: string): boolean {
+  const c = l.charCodeAt(0);
+  return l.length === 0 || isSpaceCode(c) || MARKER_STARTS.has(c);
+}
+
 /**
  * Splits a plain-text body into what the supporter wrote, the quoted mail below (or between) it, and the
  * signature. Interleaved answers between "> " blocks stay in the body. A forward whose new part is empty (or
@@ -177,6 +195,14 @@ export function splitReply(text: string): SplitText {
 
   for (let i = 0; i < lines.length; i++) {
     const l = lines[i];
+    // Most lines start with a letter that begins none of the markers: only an attribution can start there.
+    if (!mayStartMarker(l)) {
+      const attribution = attributionAt(lines, i);
+      if (!attribution) {
+        body.push(l);
+        continue;
+      }
+    }
     if (isQuoteLine(l)) {
       quoted.push(l);
       continue;
