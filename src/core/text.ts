@@ -447,6 +447,11 @@ function cyrillicLanguage(lower: string, tokens: number[], cyr: number, tgLetter
       if (TG_VERB.test(lower)) tgWords++;
     }
   }
+  return tajikOrRussian(cyr, tgLetters, ruLetters, tgWords, ruWords);
+}
+
+/** The weighing of Tajik against Russian (its own function: a rare outcome recompiles only this). */
+function tajikOrRussian(cyr: number, tgLetters: number, ruLetters: number, tgWords: number, ruWords: number): Language | null {
   const tg = 3 * tgLetters + 2 * tgWords;
   const ru = ruLetters + 2 * ruWords;
   if (tg > ru) return 'tg';
