@@ -553,6 +553,20 @@ function cleanName(s: string, strict: boolean): string | null {
   return parts.join(', ');
 }
 
+/** CONTACT_LABEL's words without the boundaries: where none occurs, CONTACT_LABEL has nothing to take out. */
+const CONTACT_WORD = /tel|phone|mob|mobile|email|e-mail|тел|моб|почта/iu;
+
+/** Trailing blank lines, hashtags, links, and lines holding only a phone number or an address. */
+function skippable(l: string): boolean {
+  if (l === '' || /^(#[\p{L}\p{N}_]+[\s,]*)+$/u.test(l) || /^(https?:\/\/|www\.)\S+$/i.test(l)) return true;
+  // Addresses, phone numbers and their labels out: nothing but punctuation left?
+  let rest = l.includes('@') ? l.replace(/<?[\w.+'-]{1,64}@[\w-]{1,63}(?:\.[\w-]{1,63})+>?/g, '') : l;
+  rest = rest.replace(PHONE, '');
+  // (the label regex, with its lookbehind tried at every position, only where a label word is)
+  if (CONTACT_WORD.test(rest)) rest = rest.replace(CONTACT_LABEL, '');
+  return !rest.replace(/[\s,.;:()+/|-]+/g, '');
+}
+
 /**
  * The name a supporter signed with: the last short line(s) of the body ("Nodira, Khujand", "— Алишер",
  * "С уважением, Мария", "Бо эҳтиром,\nФарзона"). null when there is none; never an address or a phone number.
@@ -566,16 +580,6 @@ export function signOff(text: string): string | null {
     .map((l) => (l.length > 500 ? l.slice(-500) : l))
     .map((l) => l.trim());
   let end = lines.length;
-  // Trailing blank lines, hashtags, links, and lines holding only a phone number or an address.
-  const skippable = (l: string) =>
-    l === '' ||
-    /^(#[\p{L}\p{N}_]+[\s,]*)+$/u.test(l) ||
-    /^(https?:\/\/|www\.)\S+$/i.test(l) ||
-    !l
-      .replace(/<?[\w.+'-]{1,64}@[\w-]{1,63}(?:\.[\w-]{1,63})+>?/g, '')
-      .replace(PHONE, '')
-      .replace(CONTACT_LABEL, '')
-      .replace(/[\s,.;:()+/|-]+/g, '');
   while (end > 0 && skippable(lines[end - 1])) end--;
   if (end === 0) return null;
   const last = lines[end - 1];
