@@ -126,11 +126,14 @@ function joinOrNull(parts: string[]): string | null {
 
 /** Whether a line ends in a space, a tab or a no-break space (most do not: no regex for those). */
 function endsInSpace(l: string): boolean {
+  if (l.length === 0) return false;
   const c = l.charCodeAt(l.length - 1);
   return c === 0x20 || c === 0x09 || c === 0xa0;
 }
 
 function trimLines(lines: string[]): string {
+  // Most messages have no signature: its empty list (an array of another kind to V8) never reaches the rest.
+  if (!lines.length) return '';
   let a = 0;
   let b = lines.length;
   while (a < b && isBlank(lines[a])) a++;
@@ -178,8 +181,9 @@ const MARKER_STARTS = new Set([...'>-*fFоОаАbBнН\u1c82'].map((c) => c.char
 
 /** Whether a line may be a quote, a forward or original-message marker or a header block's From: line. */
 export function mayStartMarker(l: string): boolean {
+  if (l.length === 0) return true; // (no charCodeAt past the end: V8 recompiles a function that reads one)
   const c = l.charCodeAt(0);
-  return l.length === 0 || isSpaceCode(c) || MARKER_STARTS.has(c);
+  return isSpaceCode(c) || MARKER_STARTS.has(c);
 }
 
 /**

@@ -107,8 +107,10 @@ export function languageWordSpans(text: string): number[] {
     const start = i;
     const baseEnd = letterOrMarkRunEnd(text, i);
     i = baseEnd;
-    const c = text.charCodeAt(i);
-    if ((c === 0x27 || c === 0x2019) && i + 1 < text.length && isLetter(text.codePointAt(i + 1)!)) i = letterRunEnd(text, i + 1);
+    if (i + 1 < text.length) {
+      const c = text.charCodeAt(i);
+      if ((c === 0x27 || c === 0x2019) && isLetter(text.codePointAt(i + 1)!)) i = letterRunEnd(text, i + 1);
+    }
     out.push(start, baseEnd, i);
     i = nextLetterOrMark(text, i);
   }
