@@ -34,14 +34,21 @@ export interface ClassifyResult {
   ackBlock: string | null;
 }
 
-/** A message as the rules see it: header lookups and normalised senders computed once. */
+/** A message as the rules see it: header lookups, normalised senders and the content type computed once. */
 interface View {
   m: MessageFacts;
   ctx: ClassifyContext;
-  all(name: string): string[];
+  all(name: string): readonly string[];
   first(name: string): string | null;
   /** Lowercased addresses the message claims to come from: the From address, then the envelope sender. */
   senders: string[];
+  /** localPart of each of senders, in the same order. */
+  senderLocals: string[];
+  /** localPart of the From address and of the envelope sender ('' for none). */
+  fromLocal: string;
+  envelopeLocal: string;
+  /** The Content-Type header, lowercased, parameters kept ('' for none). */
+  contentType: string;
 }
 
 interface Rule {
@@ -150,7 +157,7 @@ const RULES: Rule[] = [
     name: 'multipart/report',
     classification: 'bounce',
     test(v) {
-      const ct = lower(v.first('content-type') ?? '');
+      const ct = v.contentType;
       if (!ct.startsWith('multipart/report')) return null;
       const type = /report-type\s*=\s*"?([a-z0-9-]+)/.exec(ct)?.[1] ?? '';
       if (REPORT_TYPES[type]) return `${REPORT_TYPES[type]} (multipart/report; ${type})`;
@@ -165,9 +172,13 @@ const RULES: Rule[] = [
     test(v) {
       // A report body as the whole message (a broken DSN) or as a part (mailparser inlines delivery-status parts
       // as text, so mostly read receipts show up here).
-      const types = [v.first('content-type') ?? '', ...v.m.attachments.map((a) => a.contentType)].map((t) => lower(t).split(';')[0]);
-      const type = types.find((t) => REPORT_PARTS[t]);
-      return type ? `${REPORT_PARTS[type]} (${type})` : null;
+      const own = v.contentType.split(';')[0];
+      if (REPORT_PARTS[own]) return `${REPORT_PARTS[own]} (${own})`;
+      for (const a of v.m.attachments) {
+        const type = lower(a.contentType).split(';')[0];
+        if (REPORT_PARTS[type]) return `${REPORT_PARTS[type]} (${type})`;
+      }
+      return null;
     },
   },
   {
@@ -176,9 +187,9 @@ const RULES: Rule[] = [
     test(v) {
       // From, and a Return-Path like <MAILER-DAEMON> (sendmail mboxes). Not bounce@ in the envelope: that is
       // where newsletters take their bounces, and they are lists, not bounces.
-      const from = localPart(v.m.from?.address ?? '');
+      const from = v.fromLocal;
       const rp = lower(v.first('return-path') ?? '').replace(/[<>\s]/g, '');
-      for (const local of [from, localPart(v.m.envelopeSender ?? ''), localPart(rp)])
+      for (const local of [from, v.envelopeLocal, localPart(rp)])
         if (BOUNCE_SENDER.test(local)) return `sender is ${local.replace(/[-_.]/, '-')}`;
       return BOUNCE_ADDRESS.test(from) ? 'sender is a bounce address' : null;
     },
@@ -208,8 +219,7 @@ const RULES: Rule[] = [
     name: 'list server sender',
     classification: 'list',
     test(v) {
-      for (const s of v.senders) {
-        const local = localPart(s);
+      for (const local of v.senderLocals) {
         if (LIST_SERVER.test(local)) return `sender is ${local}`;
         if (LIST_ADDRESS.test(local)) return `sender is a list address (${local.startsWith('owner-') ? 'owner-' : `-${local.split('-').pop()}`})`;
       }
@@ -266,7 +276,9 @@ const RULES: Rule[] = [
     name: 'autoreply header',
     classification: 'auto_reply',
     test(v) {
-      for (const [name, values] of AUTOREPLY_HEADERS) {
+      for (const header of AUTOREPLY_HEADERS) {
+        const name = header[0]; // (not destructured: that walks an iterator in the interpreter, 13 times a message)
+        const values = header[1];
         const hit = v.all(name).some((x) => (values ? values.test(x) : !/^\s*(no|false|0)?\s*$/i.test(x)));
         if (hit) return `${headerName(name)} header`;
       }
@@ -285,7 +297,7 @@ const RULES: Rule[] = [
   {
     name: 'no-reply sender',
     classification: 'auto_reply',
-    test: (v) => (v.senders.some((s) => NOREPLY.test(localPart(s))) ? 'sender is a no-reply address' : null),
+    test: (v) => (v.senderLocals.some((l) => NOREPLY.test(l)) ? 'sender is a no-reply address' : null),
   },
   {
     name: 'out-of-office subject',
@@ -315,7 +327,9 @@ const ACK_BLOCKS: Array<{ name: string; test(v: View): string | null }> = [
     test(v) {
       const from = v.all('from');
       if (from.length > 1) return 'more than one From header';
-      return fromAddressCount(from[0] ?? '') > 1 ? 'more than one From address' : null;
+      // Each address counted holds an "@" of its own: a value with one "@" at most is one address at most.
+      const value = from[0] ?? '';
+      return value.indexOf('@') !== value.lastIndexOf('@') && fromAddressCount(value) > 1 ? 'more than one From address' : null;
     },
   },
   {
@@ -347,20 +361,27 @@ function fromAddressCount(value: string): number {
     }, 0);
 }
 
+/** What all() gives for a header the message does not have (never changed: the rules only read it). */
+const NO_VALUES: readonly string[] = [];
+
 function view(m: MessageFacts, ctx: ClassifyContext): View {
   const byKey = new Map<string, string[]>();
   for (const h of m.headers) {
-    const list = byKey.get(h.key) ?? [];
-    list.push(h.value);
-    byKey.set(h.key, list);
+    const list = byKey.get(h.key);
+    if (list) list.push(h.value);
+    else byKey.set(h.key, [h.value]);
   }
-  const senders = [m.from?.address, m.envelopeSender].filter((s): s is string => Boolean(s)).map(lower);
+  const senders = [...new Set([m.from?.address, m.envelopeSender].filter((s): s is string => Boolean(s)).map(lower))];
   return {
     m,
     ctx,
-    all: (name) => byKey.get(name) ?? [],
+    all: (name) => byKey.get(name) ?? NO_VALUES,
     first: (name) => byKey.get(name)?.[0] ?? null,
-    senders: [...new Set(senders)],
+    senders,
+    senderLocals: senders.map(localPart),
+    fromLocal: localPart(m.from?.address ?? ''),
+    envelopeLocal: localPart(m.envelopeSender ?? ''),
+    contentType: lower(byKey.get('content-type')?.[0] ?? ''),
   };
 }
 

@@ -5,6 +5,7 @@
 // triage: a wrong story is worse than a staff member's minute.
 import type { Campaign } from '../config.ts';
 import { signOff } from './text.ts';
+import { isLetterOrMark, WordMap, wordSpans } from './words.ts';
 
 export type LinkMethod = 'address' | 'reply' | 'number' | 'name' | 'hashtag';
 
@@ -145,47 +146,71 @@ function replySignals(input: LinkInput, stories: StoryView[]): Signal[] {
 // ---------------------------------------------------------------------------------------------------------
 // 3. explicit numbers
 
-const B0 = String.raw`(?<![\p{L}\p{M}\p{N}_])`;
 const B1 = String.raw`(?![\p{L}\p{M}\p{N}_])`;
 
 const STORY_WORD = String.raw`(?:stor(?:y|ies|y's|y’s)|истори(?:я|и|ю|ей|й|ям|ями|ях)|рассказ(?:а|у|е|ом|ы|ов)?|[қк]исса(?:и|ҳо|хо|ҳои|хои|ро|е)?|[ҳх]икоя(?:и|ҳо|хо|ҳои|хои|ро|е|т|ти)?)`;
 const NUM_MARK = String.raw`(?:\s*(?:№|#|no\.?|nr\.?|number|num\.?|номер|рақами|раками|рақам|ракам|номери)\s*)?`;
 const DIGIT_ORD = String.raw`(?:-?(?:я|й|ая|ой|ую|ом|ый|ей|ого|ий|th|st|nd|rd|ум|ӯм|уми|ӯми|умин|ӯмин))`;
 
-/** Number words, cardinal and ordinal, in the three languages ("one"/"first" left out: too common). */
-const NUMBER_WORDS: Array<[RegExp, number, 'cardinal' | 'ordinal']> = [];
+type NumberWordKind = 'cardinal' | 'ordinal';
+
+/**
+ * Number words, cardinal and ordinal, in the three languages ("one"/"first" left out: too common): per entry,
+ * its pattern and every spelling the pattern matches, in lower case.
+ */
+const NUMBER_WORDS: Array<{ re: RegExp; spellings: string[]; n: number; kind: NumberWordKind }> = [];
 {
+  /** Stems and endings are '|'-separated alternatives; en patterns are ASCII-case-insensitive (i), the others iu. */
+  const add = (stems: string, endings: string, flags: string, n: number, kind: NumberWordKind) => {
+    const re = new RegExp(`^(?:${stems})${endings ? `(?:${endings})` : ''}$`, flags);
+    const spellings = stems.split('|').flatMap((stem) => endings.split('|').map((e) => stem + e));
+    NUMBER_WORDS.push({ re, spellings, n, kind });
+  };
   const en: Array<[string, string, number]> = [
     ['two', 'second', 2], ['three', 'third', 3], ['four', 'fourth', 4], ['five', 'fifth', 5], ['six', 'sixth', 6],
     ['seven', 'seventh', 7], ['eight', 'eighth', 8], ['nine', 'ninth', 9], ['ten', 'tenth', 10],
     ['eleven', 'eleventh', 11], ['twelve', 'twelfth', 12],
   ];
   for (const [c, o, n] of en) {
-    NUMBER_WORDS.push([new RegExp(`^${c}$`, 'i'), n, 'cardinal'], [new RegExp(`^${o}$`, 'i'), n, 'ordinal']);
+    add(c, '', 'i', n, 'cardinal');
+    add(o, '', 'i', n, 'ordinal');
   }
   const ruCard: Array<[string, number]> = [
     ['два|две', 2], ['три', 3], ['четыре', 4], ['пять', 5], ['шесть', 6], ['семь', 7], ['восемь', 8],
     ['девять', 9], ['десять', 10], ['одиннадцать', 11], ['двенадцать', 12],
   ];
-  for (const [c, n] of ruCard) NUMBER_WORDS.push([new RegExp(`^(?:${c})$`, 'iu'), n, 'cardinal']);
+  for (const [c, n] of ruCard) add(c, '', 'iu', n, 'cardinal');
   const ruOrd: Array<[string, number]> = [
-    ['втор', 2], ['трет', 3], ['четв[её]рт', 4], ['пят', 5], ['шест', 6], ['седьм', 7], ['восьм', 8],
+    ['втор', 2], ['трет', 3], ['четвёрт|четверт', 4], ['пят', 5], ['шест', 6], ['седьм', 7], ['восьм', 8],
     ['девят', 9], ['десят', 10], ['одиннадцат', 11], ['двенадцат', 12],
   ];
-  for (const [o, n] of ruOrd)
-    NUMBER_WORDS.push([new RegExp(`^${o}(?:ая|ой|ую|ый|ое|ого|ом|ья|ью|ьей|ий|ье|ьего|ьем|ьей)$`, 'iu'), n, 'ordinal']);
+  for (const [o, n] of ruOrd) add(o, 'ая|ой|ую|ый|ое|ого|ом|ья|ью|ьей|ий|ье|ьего|ьем|ьей', 'iu', n, 'ordinal');
   const tg: Array<[string, number]> = [
     ['ду', 2], ['се', 3], ['чор', 4], ['панҷ|панч', 5], ['шаш', 6], ['ҳафт|хафт', 7], ['ҳашт|хашт', 8],
     ['нӯҳ|нух|нуҳ|нӯх', 9], ['даҳ|дах', 10], ['ёздаҳ|ёздах', 11], ['дувоздаҳ|дувоздах', 12],
   ];
   for (const [c, n] of tg) {
-    NUMBER_WORDS.push([new RegExp(`^(?:${c})$`, 'iu'), n, 'cardinal']);
-    NUMBER_WORDS.push([new RegExp(`^(?:${c})(?:ум|ӯм|уми|ӯми|умин|ӯмин)$`, 'iu'), n, 'ordinal']);
+    add(c, '', 'iu', n, 'cardinal');
+    add(c, 'ум|ӯм|уми|ӯми|умин|ӯмин', 'iu', n, 'ordinal');
   }
 }
 
-function numberWord(w: string): { n: number; kind: 'cardinal' | 'ordinal' } | null {
-  for (const [re, n, kind] of NUMBER_WORDS) if (re.test(w)) return { n, kind };
+/** Every spelling of NUMBER_WORDS, lowercased; a spelling of two entries is the first one's, as in the list. */
+const NUMBER_WORD_SPELLINGS = new Map<string, { n: number; kind: NumberWordKind }>();
+for (const { spellings, n, kind } of NUMBER_WORDS)
+  for (const w of spellings) if (!NUMBER_WORD_SPELLINGS.has(w)) NUMBER_WORD_SPELLINGS.set(w, { n, kind });
+
+/**
+ * Basic Latin and Cyrillic letters only: such a word matches a pattern above exactly when its lower case is one
+ * of the pattern's spellings (the case-insensitive match folds these letters as toLowerCase does).
+ */
+const PLAIN_LETTERS = /^[a-zA-Z\u0400-\u04ff]*$/;
+
+/** The number a word spells, if it is one of NUMBER_WORDS: by one lookup, or by the patterns for other letters. */
+export function numberWord(w: string): { n: number; kind: NumberWordKind } | null {
+  if (PLAIN_LETTERS.test(w)) return NUMBER_WORD_SPELLINGS.get(w.toLowerCase()) ?? null;
+  // Letters that fold to these under Unicode case rules (ſ for s, ᲃ for с): as the patterns say.
+  for (const { re, n, kind } of NUMBER_WORDS) if (re.test(w)) return { n, kind };
   return null;
 }
 
@@ -236,13 +261,62 @@ function wordBefore(text: string, index: number): { word: string | null; char: s
 }
 
 const LEADING_DIGITS = new RegExp(String.raw`^(\d{1,3})(?!\d)(${DIGIT_ORD})?${B1}`, 'iu');
-const STORY_THEN_NUMBER = new RegExp(`${B0}${STORY_WORD}(?![\\p{L}\\p{M}_])`, 'giu');
+/** A story word and the boundary after it; the one before it is checked per match (storyWords). */
+const STORY_WORD_AHEAD = new RegExp(`${STORY_WORD}(?![\\p{L}\\p{M}_])`, 'giu');
+/** What may not come before a story word (a letter, mark, digit or _), as the last code point of a string. */
+const WORD_CHAR_LAST = /[\p{L}\p{M}\p{N}_]$/iu;
 const LEADING_MARK = new RegExp(`^${NUM_MARK}`, 'iu');
 /** The token right before a story word ("8-я", "восьмая", "8th"), to be checked as an ordinal. */
 const TOKEN_BEFORE = new RegExp(String.raw`(\d{1,2}${DIGIT_ORD}|[\p{L}\p{M}]+)\s+$`, 'iu');
 const WORD_CHAR = /[\p{L}\p{M}\p{N}_]/u;
 /** Any story word, no boundaries: a text without one needs no story-word scan. */
 const STORY_WORD_ANY = new RegExp(STORY_WORD, 'iu');
+// (\p{…} outside a class: built here once, see UPPERCASE)
+const NUMBER_CHAR = /\p{N}/u;
+const SPACES_THEN_LOWERCASE = /^\s+\p{Ll}/u;
+const SPACE = /\s/;
+/** Something like the "8. " of "8. Khurshed" (a digit, then "." or ")" and a space): titleNumbers needs one. */
+const TITLE_NUMBER = /\d[ \t]*[.)][ \t]/;
+const NO_DOT = /no\./i;
+
+/**
+ * The story words of a text that do not follow a letter, mark, digit or _: the matches of
+ * (?<![\p{L}\p{M}\p{N}_])${STORY_WORD}(?![\p{L}\p{M}_]) (flags giu). That lookbehind, tried at every position of
+ * the text, cost more than the rest of the number search: here the story word is found first, and one that
+ * follows such a character is passed over, the search going on from its next character.
+ */
+export function storyWords(text: string): RegExpExecArray[] {
+  const out: RegExpExecArray[] = [];
+  STORY_WORD_AHEAD.lastIndex = 0;
+  for (let m = STORY_WORD_AHEAD.exec(text); m; m = STORY_WORD_AHEAD.exec(text)) {
+    // The code point before the match (two code units when a surrogate pair).
+    if (m.index > 0 && WORD_CHAR_LAST.test(text.slice(Math.max(0, m.index - 2), m.index)))
+      STORY_WORD_AHEAD.lastIndex = m.index + 1; // a story word starts with a BMP letter: a code point boundary
+    else out.push(m);
+  }
+  return out;
+}
+
+const isSurrogate = (c: number) => (c & 0xf800) === 0xd800;
+
+/**
+ * TOKEN_BEFORE.exec(before), tried only near its end. The match ends in spaces at the end, and before them is a
+ * run of letters and marks, or digits, a dash and an ordinal ending (letters again): it cannot start more than 3
+ * before that run. So the regex, slow when tried at every position of a 120-character window, is given the
+ * window from there on: found by going back over spaces, then over letters, marks and surrogates (an astral
+ * letter is two; going past too far is only slower).
+ */
+export function tokenBefore(before: string): RegExpExecArray | null {
+  let i = before.length;
+  while (i > 0 && SPACE.test(before[i - 1])) i--;
+  while (i > 0) {
+    const c = before.charCodeAt(i - 1);
+    if (!isSurrogate(c) && !isLetterOrMark(c)) break;
+    i--;
+  }
+  return TOKEN_BEFORE.exec(before.slice(Math.max(0, i - 3)));
+}
+
 const DIGITS_ORDINAL = new RegExp(`^(\\d{1,2})${DIGIT_ORD}$`, 'iu');
 const WHOLE_STORY_WORD = new RegExp(`^${STORY_WORD}$`, 'iu');
 
@@ -259,64 +333,80 @@ function leadingNumber(s: string): { n: number; len: number; kind: 'digits' | 'c
   return nw ? { n: nw.n, len: w[0].length, kind: nw.kind } : null;
 }
 
-/** Explicit story numbers in one text (subject or body), with the words that carry them. */
+/**
+ * Explicit story numbers in one text (subject or body), with the words that carry them. Each kind of mention
+ * has its own function, run only on texts that may hold one (a small function also costs less to compile).
+ */
 function findNumbers(text: string, nameTokenKeys: (key: string) => boolean): NumberHit[] {
   const hits: NumberHit[] = [];
   // Most texts hold no story word at all: one quick test spares both scans that need one.
-  const storyWords = STORY_WORD_ANY.test(text) ? [...text.matchAll(STORY_THEN_NUMBER)] : [];
-  // "story 8", "история № 8", "истории 3 и 8", "қиссаи 8", "қиссаи ҳаштум", "story eight"
-  for (const m of storyWords) {
-    // A window after the word: a story number follows within a few characters (and a long text stays linear).
-    const pos = m.index! + m[0].length;
-    const win = text.slice(pos, pos + WINDOW);
-    const mark = LEADING_MARK.exec(win);
-    const markLen = mark ? mark[0].length : 0;
-    let rest = win.slice(markLen).replace(/^\s+/, '');
-    const first = leadingNumber(rest);
-    if (!first) continue;
-    const numbers: number[] = [];
-    let cur: typeof first | null = first;
-    while (cur) {
-      const tail = rest.slice(cur.len);
-      if (afterIsQuantity(tail)) break;
-      // "story eight about…" is fine with digits, but a cardinal word followed by more words reads as a count
-      if (cur.kind === 'cardinal' && /^\s+\p{Ll}/u.test(tail)) break;
-      numbers.push(cur.n);
-      const sep = /^\s*(?:,|&|\+|and|or|и|или|ва|ё)\s*(?:#|№)?\s*/iu.exec(tail);
-      if (!sep) {
-        rest = tail;
-        break;
-      }
-      const next = leadingNumber(tail.slice(sep[0].length));
-      if (!next) {
-        rest = tail;
-        break;
-      }
-      rest = tail.slice(sep[0].length);
-      cur = next;
-    }
-    if (numbers.length) {
-      const end = pos + win.length - rest.length;
-      for (const n of numbers) hits.push({ n, text: text.slice(m.index!, end) });
-    }
+  if (STORY_WORD_ANY.test(text)) {
+    const words = storyWords(text);
+    for (const m of words) numbersAfter(text, m, hits);
+    for (const m of words) ordinalBefore(text, m, hits);
   }
-  // "8-я история", "8th story", "восьмая история", "ҳаштумин қисса": the word before each story word
-  for (const m of storyWords) {
-    if (/\p{N}/u.test(text[m.index! + m[0].length] ?? '')) continue; // "story8" is not "8th story"
-    const before = text.slice(Math.max(0, m.index! - WINDOW), m.index!);
-    const t = TOKEN_BEFORE.exec(before);
-    if (!t || WORD_CHAR.test(text[m.index! - t[0].length - 1] ?? '')) continue;
-    const token = t[1];
-    let n: number | null = null;
-    const d = DIGITS_ORDINAL.exec(token);
-    if (d) n = Number(d[1]);
-    else {
-      const w = numberWord(token);
-      if (w && w.kind === 'ordinal') n = w.n;
+  // Each needs a "#", a "№" or a "no.": most texts have none.
+  if (text.includes('#') || text.includes('№') || NO_DOT.test(text)) bareNumbers(text, hits);
+  if (TITLE_NUMBER.test(text)) titleNumbers(text, nameTokenKeys, hits);
+  return hits;
+}
+
+/** "story 8", "история № 8", "истории 3 и 8", "қиссаи 8", "қиссаи ҳаштум", "story eight": after story word m. */
+function numbersAfter(text: string, m: RegExpExecArray, hits: NumberHit[]): void {
+  // A window after the word: a story number follows within a few characters (and a long text stays linear).
+  const pos = m.index + m[0].length;
+  const win = text.slice(pos, pos + WINDOW);
+  const mark = LEADING_MARK.exec(win);
+  const markLen = mark ? mark[0].length : 0;
+  let rest = win.slice(markLen).replace(/^\s+/, '');
+  const first = leadingNumber(rest);
+  if (!first) return;
+  const numbers: number[] = [];
+  let cur: typeof first | null = first;
+  while (cur) {
+    const tail = rest.slice(cur.len);
+    if (afterIsQuantity(tail)) break;
+    // "story eight about…" is fine with digits, but a cardinal word followed by more words reads as a count
+    if (cur.kind === 'cardinal' && SPACES_THEN_LOWERCASE.test(tail)) break;
+    numbers.push(cur.n);
+    const sep = /^\s*(?:,|&|\+|and|or|и|или|ва|ё)\s*(?:#|№)?\s*/iu.exec(tail);
+    if (!sep) {
+      rest = tail;
+      break;
     }
-    if (n !== null) hits.push({ n, text: text.slice(m.index! - t[0].length, m.index! + m[0].length) });
+    const next = leadingNumber(tail.slice(sep[0].length));
+    if (!next) {
+      rest = tail;
+      break;
+    }
+    rest = tail.slice(sep[0].length);
+    cur = next;
   }
-  // bare "#8", "№ 8", "No. 8": only after nothing or a preposition, never "my #1 fan" or "школа №8"
+  if (numbers.length) {
+    const end = pos + win.length - rest.length;
+    for (const n of numbers) hits.push({ n, text: text.slice(m.index, end) });
+  }
+}
+
+/** "8-я история", "8th story", "восьмая история", "ҳаштумин қисса": the word before story word m. */
+function ordinalBefore(text: string, m: RegExpExecArray, hits: NumberHit[]): void {
+  if (NUMBER_CHAR.test(text[m.index + m[0].length] ?? '')) return; // "story8" is not "8th story"
+  const before = text.slice(Math.max(0, m.index - WINDOW), m.index);
+  const t = tokenBefore(before);
+  if (!t || WORD_CHAR.test(text[m.index - t[0].length - 1] ?? '')) return;
+  const token = t[1];
+  let n: number | null = null;
+  const d = DIGITS_ORDINAL.exec(token);
+  if (d) n = Number(d[1]);
+  else {
+    const w = numberWord(token);
+    if (w && w.kind === 'ordinal') n = w.n;
+  }
+  if (n !== null) hits.push({ n, text: text.slice(m.index - t[0].length, m.index + m[0].length) });
+}
+
+/** Bare "#8", "№ 8", "No. 8": only after nothing or a preposition, never "my #1 fan" or "школа №8". */
+function bareNumbers(text: string, hits: NumberHit[]): void {
   const bare = /(?<![&\w#])(#|№|No\.)\s?(\d{1,2})(?!\d)(?![\p{L}\p{M}_])/giu;
   for (const m of text.matchAll(bare)) {
     const tail = text.slice(m.index! + m[0].length, m.index! + m[0].length + WINDOW);
@@ -326,13 +416,15 @@ function findNumbers(text: string, nameTokenKeys: (key: string) => boolean): Num
     if (b.word === null && /[\p{N}]/u.test(b.char)) continue;
     hits.push({ n: Number(m[2]), text: m[0] });
   }
-  // "8. Khurshed" at the start of a line or of the subject (after "Re:"/"Fwd:"): the announcement's title
+}
+
+/** "8. Khurshed" at the start of a line or of the subject (after "Re:"/"Fwd:"): the announcement's title. */
+function titleNumbers(text: string, nameTokenKeys: (key: string) => boolean, hits: NumberHit[]): void {
   const titled =
     /^[ \t]*(?:(?:re|fwd?|fw|aw|tr|wg|ответ|отв|пересл|ҷавоб|чавоб)[ \t]*(?:\[\d+\])?[ \t]*:[ \t]*)*(\d{1,2})[ \t]*[.)][ \t]+([\p{L}\p{M}]+)/gimu;
   for (const m of text.matchAll(titled)) {
     if (nameTokenKeys(m[2])) hits.push({ n: Number(m[1]), text: m[0].replace(/^.*?(\d)/su, '$1') });
   }
-  return hits;
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -503,81 +595,47 @@ function matchForm(tokenKey: string, form: NameForm): Quality | null {
 
 interface Token {
   text: string;
-  key: string;
   index: number;
   capitalized: boolean;
+  /** Every (story, part) the word fits; never empty. */
+  fits: Fit[];
 }
 
-/** `[\p{L}\p{M}]` for one code point not covered by the ranges below; kept per code point, up to a bound. */
-const LETTER_OR_MARK = /^[\p{L}\p{M}]$/u;
-const otherLetters = new Map<number, boolean>();
+// A regex literal with \p{…} outside a class is compiled to `new RegExp(…)` where it stands (esbuild, for the
+// bundle and for tsx): in a function, that is a new regex per call. Such regexes live here, built once.
+const UPPERCASE = /\p{Lu}/u;
+const UPPERCASE_FIRST = /^\p{Lu}/u;
+const CAMEL_HUMP = /(\p{Ll})(\p{Lu})/gu;
+
+/** "#JusticeForKhurshed" -> " Justice For Khurshed"; the same few hashtags recur, so they are kept. */
+function hashtagWords(tag: string): string {
+  let words = knownHashtags.get(tag);
+  if (words === undefined) {
+    words = tag.replace(CAMEL_HUMP, '$1 $2').replace(/[#_]/g, ' ');
+    if (knownHashtags.size >= 1000) knownHashtags.clear();
+    knownHashtags.set(tag, words);
+  }
+  return words;
+}
+const knownHashtags = new Map<string, string>();
 
 /**
- * Whether a code point is a letter or a mark (`[\p{L}\p{M}]`): by range for Basic Latin, Latin-1 and the
- * Latin extensions, and Cyrillic with its supplement (all of which are letters or marks but ×, ÷ and ҂), and
- * by the Unicode property for the rest.
+ * The words of a text that fit a victim's name, in text order. Most words fit none: those are looked up by
+ * their place in the text (WordMap) and dropped, without a string or a token of their own.
  */
-function isLetterOrMark(cp: number): boolean {
-  if (cp < 0x80) return (cp | 0x20) >= 0x61 && (cp | 0x20) <= 0x7a;
-  if (cp >= 0x400 && cp <= 0x52f) return cp !== 0x482;
-  if (cp >= 0xc0 && cp <= 0x24f) return cp !== 0xd7 && cp !== 0xf7;
-  let known = otherLetters.get(cp);
-  if (known === undefined) {
-    known = LETTER_OR_MARK.test(String.fromCodePoint(cp));
-    if (otherLetters.size < 4096) otherLetters.set(cp, known);
-  }
-  return known;
-}
-
-const APOSTROPHES = new Set(["'", '’', 'ʼ', '`'].map((c) => c.charCodeAt(0)));
-
-/** The end of the run of letters and marks that starts at `i`. */
-function runEnd(text: string, i: number): number {
-  while (i < text.length) {
-    const cp = text.codePointAt(i)!;
-    if (!isLetterOrMark(cp)) break;
-    i += cp > 0xffff ? 2 : 1;
-  }
-  return i;
-}
-
-/**
- * The words of a text as [start, end) offsets: the matches of [\p{L}\p{M}]+(?:['’ʼ`][\p{L}\p{M}]+)* (flags gu),
- * letters and marks joined by apostrophes, found by a scan instead of the regex (a third of the time, on every body).
- */
-export function wordSpans(text: string): Array<[number, number]> {
-  const spans: Array<[number, number]> = [];
-  let i = 0;
-  while (i < text.length) {
-    const cp = text.codePointAt(i)!;
-    const width = cp > 0xffff ? 2 : 1;
-    if (!isLetterOrMark(cp)) {
-      i += width;
-      continue;
-    }
-    const start = i;
-    i = runEnd(text, i + width);
-    while (i + 1 < text.length && APOSTROPHES.has(text.charCodeAt(i))) {
-      const next = text.codePointAt(i + 1)!;
-      if (!isLetterOrMark(next)) break;
-      i = runEnd(text, i + 1 + (next > 0xffff ? 2 : 1));
-    }
-    spans.push([start, i]);
-  }
-  return spans;
-}
-
-function tokensOf(text: string): Token[] {
+function nameTokensOf(text: string, c: CompiledCampaign): Token[] {
   // Links and addresses are not names; "#JusticeForKhurshed" holds one.
   // (The address and hashtag patterns only where an @ or a # is: most texts have neither.)
   let masked = text.replace(/https?:\/\/\S+|www\.\S+/gi, (m) => ' '.repeat(m.length));
   if (masked.includes('@')) masked = masked.replace(/[\w.+'-]{1,64}@[\w-]{1,63}(?:\.[\w-]{1,63})+/g, (m) => ' '.repeat(m.length));
-  if (masked.includes('#'))
-    masked = masked.replace(/#[\p{L}\p{M}\p{N}_]+/gu, (m) => m.replace(/(\p{Ll})(\p{Lu})/gu, '$1 $2').replace(/[#_]/g, ' '));
+  if (masked.includes('#')) masked = masked.replace(/#[\p{L}\p{M}\p{N}_]+/gu, hashtagWords);
   const out: Token[] = [];
-  for (const [start, end] of wordSpans(masked)) {
-    const word = masked.slice(start, end);
-    out.push({ text: word, key: nameKey(word), index: start, capitalized: /^\p{Lu}/u.test(word) });
+  const spans = wordSpans(masked);
+  for (let k = 0; k < spans.length; k += 2) {
+    const fits = wordFits(c, masked, spans[k], spans[k + 1]);
+    if (!fits.length) continue;
+    const word = masked.slice(spans[k], spans[k + 1]);
+    out.push({ text: word, index: spans[k], capitalized: UPPERCASE_FIRST.test(word), fits });
   }
   return out;
 }
@@ -600,10 +658,11 @@ const SELF_INTRO = /(?:my name is|i am called|меня зовут|зовут м�
 const SELF_INTRO_ANYWHERE = /my name is|i am called|меня зовут|зовут меня|номи ман|номам/i;
 
 function scanNames(text: string, c: CompiledCampaign, opts: { exclude?: [number, number] | null }): NameScan {
-  const { names } = c;
-  const lowercaseWriter = !/\p{Lu}/u.test(text);
+  const candidates = nameTokensOf(text, c);
+  if (!candidates.length) return { evidence: new Map(), ambiguous: [] };
+  const lowercaseWriter = !UPPERCASE.test(text);
   const selfIntro = SELF_INTRO_ANYWHERE.test(text);
-  const tokens = tokensOf(text).filter((t) => {
+  const tokens = candidates.filter((t) => {
     if (opts.exclude && t.index >= opts.exclude[0] && t.index < opts.exclude[1]) return false;
     if (!selfIntro) return true;
     const from = Math.max(0, t.index - 40);
@@ -613,59 +672,14 @@ function scanNames(text: string, c: CompiledCampaign, opts: { exclude?: [number,
 
   // For each token, every (story, part) it fits.
   const fits = tokens.map((t) => {
-    const all = fitsOf(c, t.key);
+    const all = t.fits;
     // A near-miss spelling counts only for a word written as a name (сафарам "my journey" is not Сафаров).
     if (t.capitalized || lowercaseWriter || !all.some((f) => f.quality === 'fuzzy')) return all;
     return all.filter((f) => f.quality !== 'fuzzy');
   });
 
-  const evidence = new Map<number, NameEvidence>();
-  const better = (e: NameEvidence) => {
-    const rank = (x: NameEvidence) => ({ full: 3, surname: 2, given: 1 })[x.level] * 2 + (x.quality === 'exact' ? 1 : 0);
-    const old = evidence.get(e.story);
-    if (!old || rank(e) > rank(old)) evidence.set(e.story, e);
-  };
-
-  // Per story, the tokens that fit its given names and its surname, in text order.
-  type Hit = { t: Token; q: Quality };
-  const hitsOf = new Map<number, { given: Hit[]; surname: Hit[] }>();
-  tokens.forEach((t, i) => {
-    for (const f of fits[i]) {
-      let h = hitsOf.get(f.story);
-      if (!h) hitsOf.set(f.story, (h = { given: [], surname: [] }));
-      h[f.part].push({ t, q: f.quality });
-    }
-  });
-  for (const sn of names) {
-    const h = hitsOf.get(sn.story);
-    if (!h) continue;
-    const { given, surname } = h;
-    const bestQ = (xs: Array<{ q: Quality }>): Quality => (xs.some((x) => x.q === 'exact') ? 'exact' : 'fuzzy');
-    if (given.length && surname.length) {
-      better({
-        story: sn.story,
-        level: 'full',
-        quality: bestQ(given) === 'exact' && bestQ(surname) === 'exact' ? 'exact' : 'fuzzy',
-        words: [given[0].t.text, surname[0].t.text],
-      });
-    } else if (surname.length) {
-      better({ story: sn.story, level: 'surname', quality: bestQ(surname), words: [surname[0].t.text] });
-    } else if (given.length) {
-      // A given name alone must look like a name: capitalised (хуршед is also "the sun", ситора "a star"),
-      // unless the writer types everything in lower case.
-      const usable = given.filter((g) => g.t.capitalized || lowercaseWriter);
-      if (usable.length) better({ story: sn.story, level: 'given', quality: bestQ(usable), words: [usable[0].t.text] });
-    }
-  }
-
-  // A word that fits several stories names none of them by itself.
-  const ambiguous: NameScan['ambiguous'] = [];
-  tokens.forEach((t, i) => {
-    const stories = [...new Set(fits[i].map((f) => f.story))];
-    if (stories.length < 2) return;
-    if (!t.capitalized && !lowercaseWriter && fits[i].every((f) => f.part === 'given')) return;
-    ambiguous.push({ word: t.text, stories: stories.sort((a, b) => a - b), part: fits[i][0].part });
-  });
+  const evidence = storyEvidence(c.names, tokens, fits, lowercaseWriter);
+  const ambiguous = ambiguousWords(tokens, fits, lowercaseWriter);
   // Evidence resting only on an ambiguous word is not evidence for either story.
   for (const [story, e] of [...evidence]) {
     if (e.level === 'full') continue;
@@ -673,6 +687,68 @@ function scanNames(text: string, c: CompiledCampaign, opts: { exclude?: [number,
     if (ambiguous.some((a) => a.word === word && a.stories.includes(story))) evidence.delete(story);
   }
   return { evidence, ambiguous };
+}
+
+const LEVEL_RANK = { full: 3, surname: 2, given: 1 };
+const rank = (x: NameEvidence) => LEVEL_RANK[x.level] * 2 + (x.quality === 'exact' ? 1 : 0);
+const bestQuality = (xs: Array<{ q: Quality }>): Quality => (xs.some((x) => x.q === 'exact') ? 'exact' : 'fuzzy');
+
+/** Keeps e for its story unless the story has better evidence already. */
+function keepBetter(evidence: Map<number, NameEvidence>, e: NameEvidence): void {
+  const old = evidence.get(e.story);
+  if (!old || rank(e) > rank(old)) evidence.set(e.story, e);
+}
+
+type Hit = { t: Token; q: Quality };
+
+/** Per story, the best evidence its name is in the tokens (fits[i]: what tokens[i] fits). */
+function storyEvidence(names: StoryNames[], tokens: Token[], fits: Fit[][], lowercaseWriter: boolean): Map<number, NameEvidence> {
+  // Per story, the tokens that fit its given names and its surname, in text order.
+  const hitsOf = new Map<number, { given: Hit[]; surname: Hit[] }>();
+  for (let i = 0; i < tokens.length; i++) {
+    for (const f of fits[i]) {
+      let h = hitsOf.get(f.story);
+      if (!h) hitsOf.set(f.story, (h = { given: [], surname: [] }));
+      h[f.part].push({ t: tokens[i], q: f.quality });
+    }
+  }
+  const evidence = new Map<number, NameEvidence>();
+  for (const sn of names) {
+    const h = hitsOf.get(sn.story);
+    if (!h) continue;
+    const { given, surname } = h;
+    if (given.length && surname.length) {
+      keepBetter(evidence, {
+        story: sn.story,
+        level: 'full',
+        quality: bestQuality(given) === 'exact' && bestQuality(surname) === 'exact' ? 'exact' : 'fuzzy',
+        words: [given[0].t.text, surname[0].t.text],
+      });
+    } else if (surname.length) {
+      keepBetter(evidence, { story: sn.story, level: 'surname', quality: bestQuality(surname), words: [surname[0].t.text] });
+    } else if (given.length) {
+      // A given name alone must look like a name: capitalised (хуршед is also "the sun", ситора "a star"),
+      // unless the writer types everything in lower case.
+      const usable = given.filter((g) => g.t.capitalized || lowercaseWriter);
+      if (usable.length)
+        keepBetter(evidence, { story: sn.story, level: 'given', quality: bestQuality(usable), words: [usable[0].t.text] });
+    }
+  }
+  return evidence;
+}
+
+/** The tokens that fit several stories: such a word names none of them by itself. */
+function ambiguousWords(tokens: Token[], fits: Fit[][], lowercaseWriter: boolean): NameScan['ambiguous'] {
+  const ambiguous: NameScan['ambiguous'] = [];
+  for (let i = 0; i < tokens.length; i++) {
+    const t = tokens[i];
+    if (fits[i].length < 2) continue; // one fit is one story
+    const stories = [...new Set(fits[i].map((f) => f.story))];
+    if (stories.length < 2) continue;
+    if (!t.capitalized && !lowercaseWriter && fits[i].every((f) => f.part === 'given')) continue;
+    ambiguous.push({ word: t.text, stories: stories.sort((a, b) => a - b), part: fits[i][0].part });
+  }
+  return ambiguous;
 }
 
 function nameConfidence(e: NameEvidence): number {
@@ -701,6 +777,8 @@ interface CompiledCampaign {
   tagRe: RegExp;
   /** Name key -> every (story, part) it fits: the same words recur from message to message. */
   fits: Map<string, Fit[]>;
+  /** Word as written -> its fits (fitsOf its nameKey), so a word seen before costs one lookup. */
+  wordFits: WordMap<Fit[]>;
 }
 
 const FIT_CACHE_SIZE = 20_000;
@@ -720,6 +798,18 @@ function fitsOf(c: CompiledCampaign, key: string): Fit[] {
   return out;
 }
 
+/** fitsOf(c, nameKey(text.slice(start, end))), by the word's place in the text. */
+function wordFits(c: CompiledCampaign, text: string, start: number, end: number): Fit[] {
+  let fits = c.wordFits.get(text, start, end);
+  if (fits === undefined) {
+    const word = text.slice(start, end);
+    fits = fitsOf(c, nameKey(word));
+    if (c.wordFits.size >= FIT_CACHE_SIZE) c.wordFits.clear();
+    c.wordFits.add(word, fits);
+  }
+  return fits;
+}
+
 /** What linking derives from a campaign (name forms, the hashtag pattern), built once per campaign object. */
 const compiledCampaigns = new WeakMap<CampaignView, CompiledCampaign>();
 
@@ -731,17 +821,59 @@ function compiled(campaign: CampaignView): CompiledCampaign {
       names: campaign.stories.map(storyNames).filter((x): x is StoryNames => x !== null),
       tagRe: new RegExp(`${escapeRe(campaign.hashtag)}(?:[-_]?(\\d{1,2}))?(?![\\p{L}\\p{M}\\p{N}_])`, 'giu'),
       fits: new Map(),
+      wordFits: new WordMap(),
     };
     compiledCampaigns.set(campaign, c);
   }
   return c;
 }
 
+/** Signals (or notes, for a story the campaign does not have) for the explicit numbers of one text. */
+function numberSignals(where: string, text: string, conf: number, c: CompiledCampaign, signals: Signal[], notes: string[]): void {
+  const seen = new Set<number>();
+  for (const h of findNumbers(text, (w) => fitsOf(c, nameKey(w)).length > 0)) {
+    if (seen.has(h.n)) continue;
+    seen.add(h.n);
+    if (!c.numbers.has(h.n)) {
+      notes.push(`${q(h.text)} names story ${h.n}, which this campaign does not have`);
+      continue;
+    }
+    signals.push({ story: h.n, method: 'number', confidence: conf, reason: `explicit number in ${where}: ${q(h.text)}` });
+  }
+}
+
+/** Signals (or notes) for the "#notorturetj8" style tags of one text; whether it holds the campaign hashtag. */
+function hashtagSignals(text: string, c: CompiledCampaign, signals: Signal[], notes: string[]): boolean {
+  let hashtag = false;
+  for (const m of text.matchAll(c.tagRe)) {
+    hashtag = true;
+    if (m[1] === undefined) continue;
+    const n = Number(m[1]);
+    if (c.numbers.has(n))
+      signals.push({ story: n, method: 'hashtag', confidence: CONFIDENCE.hashtagNumber, reason: `campaign hashtag with a story number: ${q(m[0])}` });
+    else notes.push(`${q(m[0])} names story ${n}, which this campaign does not have`);
+  }
+  return hashtag;
+}
+
+type NameScans = Array<{ where: string; scan: NameScan; penalty: number }>;
+
+function nameSignals(list: NameScans): Signal[] {
+  return list.flatMap(({ where, scan, penalty }) =>
+    [...scan.evidence.values()].map((e) => ({
+      story: e.story,
+      method: 'name' as const,
+      confidence: nameConfidence(e) - penalty,
+      reason: describeName(e, where) + (penalty ? ' (only in the last line, which may be the sender signing)' : ''),
+    })),
+  );
+}
+
 /** Which story a submission is about, or triage (story null) when that is not clear. */
 export function linkStory(input: LinkInput, campaign: CampaignView): LinkResult {
   const stories = campaign.stories;
   const c = compiled(campaign);
-  const { numbers, tagRe } = c;
+  const { numbers } = c;
   const notes: string[] = [];
   const signals: Signal[] = [];
   const subject = (input.subject ?? '').slice(0, 2000);
@@ -751,35 +883,13 @@ export function linkStory(input: LinkInput, campaign: CampaignView): LinkResult 
   signals.push(...addressSignals(input.recipients ?? [], campaign, numbers, notes));
   signals.push(...replySignals(input, stories));
 
-  const isNameWord = (w: string) => fitsOf(c, nameKey(w)).length > 0;
-  for (const [where, text, conf] of [
-    ['subject', subject, CONFIDENCE.numberSubject],
-    ['body', body, CONFIDENCE.numberBody],
-  ] as const) {
-    const seen = new Set<number>();
-    for (const h of findNumbers(text, isNameWord)) {
-      if (seen.has(h.n)) continue;
-      seen.add(h.n);
-      if (!numbers.has(h.n)) {
-        notes.push(`${q(h.text)} names story ${h.n}, which this campaign does not have`);
-        continue;
-      }
-      signals.push({ story: h.n, method: 'number', confidence: conf, reason: `explicit number in ${where}: ${q(h.text)}` });
-    }
-  }
+  numberSignals('subject', subject, CONFIDENCE.numberSubject, c, signals, notes);
+  numberSignals('body', body, CONFIDENCE.numberBody, c, signals, notes);
 
   // The campaign hashtag, and "#notorturetj8" style tags.
   const tag = campaign.hashtag;
-  let hashtag = false;
-  for (const text of [subject, body])
-    for (const m of text.matchAll(tagRe)) {
-      hashtag = true;
-      if (m[1] === undefined) continue;
-      const n = Number(m[1]);
-      if (numbers.has(n))
-        signals.push({ story: n, method: 'hashtag', confidence: CONFIDENCE.hashtagNumber, reason: `campaign hashtag with a story number: ${q(m[0])}` });
-      else notes.push(`${q(m[0])} names story ${n}, which this campaign does not have`);
-    }
+  const hashtagInSubject = hashtagSignals(subject, c, signals, notes);
+  const hashtag = hashtagSignals(body, c, signals, notes) || hashtagInSubject;
 
   // Names. The sender's own sign-off ("Rustam, Dushanbe") is not a mention of a victim who shares the name.
   const sign = input.signOff !== undefined && body === input.body ? input.signOff : signOff(body);
@@ -794,19 +904,10 @@ export function linkStory(input: LinkInput, campaign: CampaignView): LinkResult 
       bareSignOff = body.slice(lineStart, lineEnd < 0 ? body.length : lineEnd).trim() === sign;
     }
   }
-  const scans: Array<{ where: string; scan: NameScan; penalty: number }> = [];
+  const scans: NameScans = [];
   scans.push({ where: 'subject', scan: scanNames(subject, c, {}), penalty: 0 });
   const bodyScan = scanNames(body, c, { exclude });
   scans.push({ where: 'body', scan: bodyScan, penalty: 0 });
-  const nameSignals = (list: typeof scans) =>
-    list.flatMap(({ where, scan, penalty }) =>
-      [...scan.evidence.values()].map((e) => ({
-        story: e.story,
-        method: 'name' as const,
-        confidence: nameConfidence(e) - penalty,
-        reason: describeName(e, where) + (penalty ? ' (only in the last line, which may be the sender signing)' : ''),
-      })),
-    );
   let named = nameSignals(scans);
   if (exclude && bareSignOff && !named.length && !signals.length) {
     // Nothing else points anywhere, and the last line is a bare name with no "Regards," or dash before it: it

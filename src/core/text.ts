@@ -1,6 +1,7 @@
 // Pure text handling for a supporter's message: what they wrote (without the quoted mail they answered and
 // their mail client's signature), which language it is in, and the name they signed with.
-// No I/O and no dependencies: everything here is recomputable from the stored message.
+// No I/O: everything here is recomputable from the stored message.
+import { languageWordSpans, WordMap } from './words.ts';
 
 export type Language = 'tg' | 'ru' | 'en';
 
@@ -40,6 +41,8 @@ const WROTE = new RegExp(
 
 /** Number of lines (1-3) forming an attribution line that starts at `i` ("On …, X <x@y> wrote:"), else 0. */
 function attributionAt(lines: string[], i: number): number {
+  // Every form below ends in a colon: none in the (up to) three lines, as in most places, is no attribution.
+  if (!lines[i].includes(':') && !lines[i + 1]?.includes(':') && !lines[i + 2]?.includes(':')) return 0;
   const first = lines[i].trim();
   if (!first || first.length > 300) return 0;
   const parts: string[] = [];
@@ -121,14 +124,23 @@ function joinOrNull(parts: string[]): string | null {
   return s.trim() ? s : null;
 }
 
+/** Whether a line ends in a space, a tab or a no-break space (most do not: no regex for those). */
+function endsInSpace(l: string): boolean {
+  if (l.length === 0) return false;
+  const c = l.charCodeAt(l.length - 1);
+  return c === 0x20 || c === 0x09 || c === 0xa0;
+}
+
 function trimLines(lines: string[]): string {
+  // Most messages have no signature: its empty list (an array of another kind to V8) never reaches the rest.
+  if (!lines.length) return '';
   let a = 0;
   let b = lines.length;
   while (a < b && isBlank(lines[a])) a++;
   while (b > a && isBlank(lines[b - 1])) b--;
   return lines
     .slice(a, b)
-    .map((l) => l.replace(/[ \t\u00a0]+$/, ''))
+    .map((l) => (endsInSpace(l) ? l.replace(/[ \t\u00a0]+$/, '') : l))
     .join('\n');
 }
 
@@ -155,6 +167,25 @@ function cutSignature(body: string[]): { body: string[]; signature: string[] } {
   return { body: kept, signature };
 }
 
+/** \s of a regex: the characters a line's markers may be indented with. */
+const isSpaceCode = (c: number) =>
+  (c >= 0x09 && c <= 0x0d) || c === 0x20 || c === 0xa0 || c === 0x1680 || (c >= 0x2000 && c <= 0x200a) ||
+  c === 0x2028 || c === 0x2029 || c === 0x202f || c === 0x205f || c === 0x3000 || c === 0xfeff;
+
+/**
+ * The first characters the line markers of splitReply can start with, past any indent: ">" (a quote), "-"
+ * (forward, original message), "*" and f, о, а (From:, От:, Аз:), b and н (Begin forwarded message, Начало …),
+ * in either case, and ᲂ (U+1C82, a narrow о that the case-insensitive match takes for О).
+ */
+const MARKER_STARTS = new Set([...'>-*fFоОаАbBнН\u1c82'].map((c) => c.charCodeAt(0)));
+
+/** Whether a line may be a quote, a forward or original-message marker or a header block's From: line. */
+export function mayStartMarker(l: string): boolean {
+  if (l.length === 0) return true; // (no charCodeAt past the end: V8 recompiles a function that reads one)
+  const c = l.charCodeAt(0);
+  return isSpaceCode(c) || MARKER_STARTS.has(c);
+}
+
 /**
  * Splits a plain-text body into what the supporter wrote, the quoted mail below (or between) it, and the
  * signature. Interleaved answers between "> " blocks stay in the body. A forward whose new part is empty (or
@@ -168,6 +199,14 @@ export function splitReply(text: string): SplitText {
 
   for (let i = 0; i < lines.length; i++) {
     const l = lines[i];
+    // Most lines start with a letter that begins none of the markers: only an attribution can start there.
+    if (!mayStartMarker(l)) {
+      const attribution = attributionAt(lines, i);
+      if (!attribution) {
+        body.push(l);
+        continue;
+      }
+    }
     if (isQuoteLine(l)) {
       quoted.push(l);
       continue;
@@ -312,6 +351,28 @@ const TG_LATIN_WORDS = new Set(
   dorem salom assalomu`),
 );
 
+/** Which of the lists above hold a word, as bits: one lookup per word of a text, found where it stands. */
+const TG = 1;
+const RU = 2;
+const EN = 4;
+const TG_LATIN = 8;
+const LANGUAGE_WORDS = (() => {
+  const bits = new Map<string, number>();
+  const lists: Array<[Set<string>, number]> = [
+    [TG_WORDS, TG],
+    [RU_WORDS, RU],
+    [EN_WORDS, EN],
+    [TG_LATIN_WORDS, TG_LATIN],
+  ];
+  for (const [list, bit] of lists) for (const w of list) bits.set(w, (bits.get(w) ?? 0) | bit);
+  const map = new WordMap<number>();
+  for (const [w, b] of bits) map.add(w, b);
+  return map;
+})();
+
+/** Tajik verbs: the progressive prefix ме-/наме- on a verb stem (мекунем, намегузорем, мефаҳмем). */
+const TG_VERB = /(на)?ме(кун|диҳ|дих|хоҳ|хох|дон|бин|фаҳм|фахм|гӯ|гу|шав|бош|мон|рас|гир|ов|бахш|тарс|навис|гузор|фирист|хон)/y;
+
 /** Letters counted by script in one pass (called for every message: no array of matches). */
 function letterCounts(s: string): { cyr: number; lat: number; tg: number; ru: number } {
   let cyr = 0;
@@ -354,30 +415,47 @@ export function detectLanguage(text: string): Language | null {
   if (cyr + lat < 4) return null;
   let lower = clean.toLowerCase();
   if (lower.includes('ё')) lower = lower.replaceAll('ё', 'е');
-  const tokens = lower.match(/[\p{L}\p{M}]+(?:['’][\p{L}]+)?/gu) ?? [];
+  const tokens = languageWordSpans(lower);
+  return lat > cyr ? latinLanguage(lower, tokens, lat) : cyrillicLanguage(lower, tokens, cyr, tgLetters, ruLetters);
+}
 
-  if (lat > cyr) {
-    let en = 0;
-    let tg = 0;
-    for (const t of tokens) {
-      if (EN_WORDS.has(t.includes("'") || t.includes('’') ? t.replace(/['’].*$/, '') : t)) en++;
-      if (TG_LATIN_WORDS.has(t)) tg++;
-    }
-    if (tg >= 1 && tg > en) return 'tg';
-    if (en >= 1 || lat >= 15) return 'en';
-    return null;
+// The words of a text are looked up where they stand (tokens: languageWordSpans). The lists hold no apostrophes:
+// a word with one ("we're") is in none of them, but English counts the part before it ("we").
+
+/** English, or Tajik in Latin letters, by the words of a lowercased text. */
+function latinLanguage(lower: string, tokens: number[], lat: number): Language | null {
+  let en = 0;
+  let tg = 0;
+  for (let k = 0; k < tokens.length; k += 3) {
+    const bits = LANGUAGE_WORDS.get(lower, tokens[k], tokens[k + 1]) ?? 0;
+    if (bits & EN) en++;
+    if (bits & TG_LATIN && tokens[k + 1] === tokens[k + 2]) tg++;
   }
+  if (tg >= 1 && tg > en) return 'tg';
+  if (en >= 1 || lat >= 15) return 'en';
+  return null;
+}
 
+/** Tajik or Russian, by the letters (counted before) and the words of a lowercased text. */
+function cyrillicLanguage(lower: string, tokens: number[], cyr: number, tgLetters: number, ruLetters: number): Language | null {
   let tgWords = 0;
   let ruWords = 0;
-  for (const t of tokens) {
-    if (TG_WORDS.has(t)) tgWords++;
-    if (RU_WORDS.has(t)) ruWords++;
-    // Tajik verbs: the progressive prefix ме-/наме- on a verb stem (мекунем, намегузорем, мефаҳмем); only a
-    // word that starts with м or н can have it (most do not, and the test is per word)
-    else if ((t.charCodeAt(0) === 0x43c || t.charCodeAt(0) === 0x43d) && /^(на)?ме(кун|диҳ|дих|хоҳ|хох|дон|бин|фаҳм|фахм|гӯ|гу|шав|бош|мон|рас|гир|ов|бахш|тарс|навис|гузор|фирист|хон)/.test(t))
-      tgWords++;
+  for (let k = 0; k < tokens.length; k += 3) {
+    const start = tokens[k];
+    const bits = tokens[k + 1] === tokens[k + 2] ? (LANGUAGE_WORDS.get(lower, start, tokens[k + 1]) ?? 0) : 0;
+    if (bits & TG) tgWords++;
+    if (bits & RU) ruWords++;
+    // only a word that starts with м or н can have the verb prefix (most do not, and the test is per word)
+    else if (lower.charCodeAt(start) === 0x43c || lower.charCodeAt(start) === 0x43d) {
+      TG_VERB.lastIndex = start;
+      if (TG_VERB.test(lower)) tgWords++;
+    }
   }
+  return tajikOrRussian(cyr, tgLetters, ruLetters, tgWords, ruWords);
+}
+
+/** The weighing of Tajik against Russian (its own function: a rare outcome recompiles only this). */
+function tajikOrRussian(cyr: number, tgLetters: number, ruLetters: number, tgWords: number, ruWords: number): Language | null {
   const tg = 3 * tgLetters + 2 * tgWords;
   const ru = ruLetters + 2 * ruWords;
   if (tg > ru) return 'tg';
@@ -451,6 +529,10 @@ const NOT_NAMES = new Set(
 );
 
 const CONNECTORS = new Set(words('from of and & из и с ва аз'));
+// A regex literal with \p{…} outside a class is compiled to `new RegExp(…)` where it stands (esbuild, for the
+// bundle and for tsx): in a function, a new regex per call. These are built once, here.
+const UPPERCASE_FIRST = /^\p{Lu}/u;
+const CONTACT_LABEL = /(?<!\p{L})(tel|phone|mob|mobile|email|e-mail|тел|моб|почта)(?!\p{L})\.?/giu;
 const PHONE = /\+?\d[\d\s().-]{5,25}\d/g;
 
 /** The parts of a sign-off that are a name or a place: no address, phone, link or sentence. */
@@ -467,12 +549,26 @@ function cleanName(s: string, strict: boolean): string | null {
     if (CONNECTORS.has(lower)) continue;
     if (!/^[\p{L}][\p{L}\p{M}'’.-]*$/u.test(tok)) return null;
     if (strict) {
-      if (!/^\p{Lu}/u.test(tok)) return null;
+      if (!UPPERCASE_FIRST.test(tok)) return null;
       if (NOT_NAMES.has(lower.replace(/[.']+$/, ''))) return null;
     }
   }
   if (strict && CONNECTORS.has(tokens[0].toLowerCase())) return null;
   return parts.join(', ');
+}
+
+/** CONTACT_LABEL's words without the boundaries: where none occurs, CONTACT_LABEL has nothing to take out. */
+const CONTACT_WORD = /tel|phone|mob|mobile|email|e-mail|тел|моб|почта/iu;
+
+/** Trailing blank lines, hashtags, links, and lines holding only a phone number or an address. */
+function skippable(l: string): boolean {
+  if (l === '' || /^(#[\p{L}\p{N}_]+[\s,]*)+$/u.test(l) || /^(https?:\/\/|www\.)\S+$/i.test(l)) return true;
+  // Addresses, phone numbers and their labels out: nothing but punctuation left?
+  let rest = l.includes('@') ? l.replace(/<?[\w.+'-]{1,64}@[\w-]{1,63}(?:\.[\w-]{1,63})+>?/g, '') : l;
+  rest = rest.replace(PHONE, '');
+  // (the label regex, with its lookbehind tried at every position, only where a label word is)
+  if (CONTACT_WORD.test(rest)) rest = rest.replace(CONTACT_LABEL, '');
+  return !rest.replace(/[\s,.;:()+/|-]+/g, '');
 }
 
 /**
@@ -488,16 +584,6 @@ export function signOff(text: string): string | null {
     .map((l) => (l.length > 500 ? l.slice(-500) : l))
     .map((l) => l.trim());
   let end = lines.length;
-  // Trailing blank lines, hashtags, links, and lines holding only a phone number or an address.
-  const skippable = (l: string) =>
-    l === '' ||
-    /^(#[\p{L}\p{N}_]+[\s,]*)+$/u.test(l) ||
-    /^(https?:\/\/|www\.)\S+$/i.test(l) ||
-    !l
-      .replace(/<?[\w.+'-]{1,64}@[\w-]{1,63}(?:\.[\w-]{1,63})+>?/g, '')
-      .replace(PHONE, '')
-      .replace(/(?<!\p{L})(tel|phone|mob|mobile|email|e-mail|тел|моб|почта)(?!\p{L})\.?/giu, '')
-      .replace(/[\s,.;:()+/|-]+/g, '');
   while (end > 0 && skippable(lines[end - 1])) end--;
   if (end === 0) return null;
   const last = lines[end - 1];

@@ -1,7 +1,7 @@
 // Bodies as the common clients write them (attribution lines and header blocks copied from what Gmail,
 // Outlook, Apple Mail, Thunderbird, Yandex and Mail.ru put above a quote or a forward), and supporters' texts.
 import { describe, expect, it } from 'vitest';
-import { detectLanguage, signOff, splitReply, type Language } from '../../src/core/text.ts';
+import { detectLanguage, mayStartMarker, signOff, splitReply, type Language } from '../../src/core/text.ts';
 
 const OURS = 'No Torture TJ <campaign@notorture.example.org>';
 const QUOTE = ['> 8. Khurshed Bobokalonov', '> A young oncologist, beaten by police in Dushanbe.', '> Tomorrow: story 9.'];
@@ -380,5 +380,22 @@ describe('hostile lengths', () => {
   });
   it('detectLanguage on a megabyte of mixed text gives an answer', () => {
     expect(detectLanguage('Салом, ман аз Хуҷанд ҳастам. '.repeat(40_000))).toBe('tg');
+  });
+});
+
+describe('mayStartMarker', () => {
+  // How splitReply's markers begin: a quote, a dashed marker, a From:/От:/Аз: line, Begin…/Начало… (flag i).
+  const MARKER_START = /^(?:[ \t]*>|\s*-{2,}|\s*\*?(?:from|от|аз)|\s*(?:begin|начало))/i;
+
+  it('is true for every line a marker can start, whatever its first character', () => {
+    const tails = ['', 'rom: x', 'т: x', 'з: x', 'egin forwarded message:', 'ачало пересылаемого сообщения:', '-- x', '> x'];
+    const missed: string[] = [];
+    for (let c = 0; c < 0x10000; c++) {
+      for (const tail of tails) {
+        const line = String.fromCharCode(c) + tail;
+        if (MARKER_START.test(line) && !mayStartMarker(line)) missed.push(line);
+      }
+    }
+    expect(missed).toEqual([]);
   });
 });

@@ -1,11 +1,16 @@
-// wordSpans (src/core/link.ts) is a scan standing in for a Unicode regex on every body: it must find exactly
+// wordSpans (src/core/words.ts) is a scan standing in for a Unicode regex on every body: it must find exactly
 // what the regex finds, on every code point and on any mix of them (astral letters, marks, lone surrogates).
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { wordSpans } from '../../src/core/link.ts';
+import { wordSpans as flatSpans } from '../../src/core/words.ts';
 
 const WORDS = /[\p{L}\p{M}]+(?:['’ʼ`][\p{L}\p{M}]+)*/gu;
+/** The flat [start0, end0, start1, end1, …] of wordSpans as pairs, as the regex gives them. */
+const wordSpans = (text: string) => {
+  const flat = flatSpans(text);
+  return Array.from({ length: flat.length / 2 }, (_, i): [number, number] => [flat[2 * i], flat[2 * i + 1]]);
+};
 const byRegex = (text: string) => [...text.matchAll(WORDS)].map((m): [number, number] => [m.index!, m.index! + m[0].length]);
 
 /** A small random generator with a fixed seed: the same texts on every run. */
