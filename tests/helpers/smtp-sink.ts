@@ -1,5 +1,6 @@
 // An in-process SMTP server (nodemailer's smtp-server) on loopback that records every transaction and can be
-// told how to answer: refuse a login, greylist, reject, or drop the connection right after the final dot.
+// told how to answer: refuse a login, greylist, reject, or drop the connection right after the final dot; with
+// a size limit, refuse a larger message at the end of DATA (552).
 import type { AddressInfo } from 'node:net';
 import { SMTPServer, type SMTPServerSession } from 'smtp-server';
 
@@ -37,7 +38,13 @@ export interface SmtpSink {
   close(): Promise<void>;
 }
 
-export async function startSmtpSink(o: { auth?: boolean } = {}): Promise<SmtpSink> {
+export async function startSmtpSink(
+  o: {
+    auth?: boolean;
+    /** Advertise SIZE with this limit, and answer a larger message with 552 at the end of DATA. */
+    maxSize?: number;
+  } = {},
+): Promise<SmtpSink> {
   const current = new Map<string, Behaviour>();
   const sink: SmtpSink = {
     url: '',
@@ -60,6 +67,7 @@ export async function startSmtpSink(o: { auth?: boolean } = {}): Promise<SmtpSin
   const server: SMTPServer = new SMTPServer({
     // Loopback, no TLS: the mailer only requires STARTTLS on non-loopback hosts.
     disabledCommands: o.auth ? ['STARTTLS'] : ['STARTTLS', 'AUTH'],
+    ...(o.maxSize ? { size: o.maxSize } : {}),
     allowInsecureAuth: true,
     // advertise DSN, so NOTIFY=NEVER on the acknowledgement's RCPT can be seen
     hideDSN: false,
@@ -92,6 +100,9 @@ export async function startSmtpSink(o: { auth?: boolean } = {}): Promise<SmtpSin
             if (c.session === session || c.session?.id === session.id) c._socket.destroy();
           return;
         }
+        // smtp-server counts the bytes against `size` and flags the stream; refusing is ours to do
+        if ((stream as { sizeExceeded?: boolean }).sizeExceeded)
+          return cb(Object.assign(new Error(`Message size exceeds fixed maximum message size (${o.maxSize} bytes)`), { responseCode: 552 }));
         sink.received.push({
           mailFrom: session.envelope.mailFrom ? session.envelope.mailFrom.address : '(none)',
           rcptTo: session.envelope.rcptTo.map((r) => r.address),

@@ -1,6 +1,7 @@
 // The sender against a real SMTP peer (smtp-server in-process) and against the .eml file transport: envelope
 // and headers as they arrive, retries on 4xx, no retry on 5xx, a drop after the final dot left `uncertain` and
-// never resent, a refused login pausing sending, crash recovery. Time is an injected clock moved by the tests.
+// never resent, a refused login pausing sending, crash recovery, a size rejection (C7). Time is an injected clock
+// moved by the tests.
 import os from 'node:os';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -238,6 +239,39 @@ describe.each(backends)('outbox over SMTP on %s', (backend) => {
     expect(r.state).toBe('failed');
     expect(r.lastError).toMatch(/dropped rather than sent late/);
     expect(sink.dataSeen).toBe(0);
+  });
+
+  it('fails a message over the server size limit (552) after one attempt, with the reason, and sends the rest (C7)', async () => {
+    fresh();
+    const small = await startSmtpSink({ maxSize: 20_000 });
+    const other = await makeTestApp(backend, { SMTP_URL: small.url });
+    try {
+      const d = { ...outboxDepsOf(other), clock };
+      const big = await queueMail(other.db.orm, {
+        key: 'daily:big',
+        kind: 'daily_digest',
+        to: 'staff@notorture.example.org',
+        subject: 'Daily digest',
+        textBody: 'Story 8: a letter for Khurshed.\n'.repeat(2000),
+        htmlBody: null,
+        at: clock.now(),
+      });
+      const acks = [await queueAck(other, 'ack:s1', 's1@example.tj', clock.now()), await queueAck(other, 'ack:s2', 's2@example.tj', clock.now())];
+      expect(await sendDue(d)).toMatchObject({ sent: 2, failed: 1, retry: 0 });
+      const r = await row(other, big.id);
+      expect(r).toMatchObject({ state: 'failed', attempts: 1 });
+      expect(r.lastError).toMatch(/552 .*maximum message size/);
+      for (const a of acks) expect((await row(other, a.id)).state).toBe('sent');
+      expect(small.received.map((m) => m.rcptTo[0]).sort()).toEqual(['s1@example.tj', 's2@example.tj']);
+      // Failed for good: a day later nothing is tried again.
+      clock.advance(24 * 3600_000);
+      expect(await sendDue(d)).toMatchObject({ sent: 0, retry: 0, failed: 0 });
+      expect(small.dataSeen).toBe(3);
+      expect((await row(other, big.id)).attempts).toBe(1);
+    } finally {
+      await other.cleanup();
+      await small.close();
+    }
   });
 
   it('two senders at once never take the same row', async () => {
