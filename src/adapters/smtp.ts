@@ -8,6 +8,7 @@
 // log does show each server reply, so we watch for the 354 that opens DATA; sends are serialised, so the reply
 // belongs to the send in progress. The log never reaches our logger (it holds addresses).
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import nodemailer, { type SendMailOptions, type TransportOptions } from 'nodemailer';
 import type { Log } from './logger.ts';
@@ -90,7 +91,21 @@ export async function buildMessage(m: OutgoingMail): Promise<Buffer> {
 }
 
 function failureOf(err: unknown, dataAccepted: boolean): MailError {
-  const e = err as { code?: unknown; responseCode?: unknown; command?: unknown };
+  const e = err as { code?: unknown; responseCode?: unknown; command?: unknown; response?: unknown };
+  // A server that refuses STARTTLS where TLS is required (a 500 from one that does not offer it, or a MITM that
+  // strips it) has answered about the connection, not about this message: nothing was sent, not even the
+  // login. Without the reply code it is a failed connection (retried later, like any other), not a 5xx
+  // rejection of the message (failed for good); the next message would be refused the same way.
+  if (e.code === 'ETLS' && e.command === 'STARTTLS' && typeof e.response === 'string')
+    return new MailError(
+      {
+        code: 'ETLS',
+        command: 'STARTTLS',
+        dataAccepted: false,
+        message: `the server refused STARTTLS (${e.response.split(/\r?\n/)[0]}) and TLS is required: nothing was sent`,
+      },
+      err,
+    );
   return new MailError(
     {
       code: typeof e.code === 'string' ? e.code : undefined,
@@ -124,6 +139,9 @@ export interface SmtpOptions {
   socketTimeoutSeconds?: number;
   /** Tests: trust this CA (a self-signed test server). */
   tlsCa?: string | Buffer;
+  /** STARTTLS required whatever the host; unset: required except on loopback. Tests set it, so that a loopback
+   *  server can stand in for a remote one. */
+  requireTls?: boolean;
 }
 
 export function makeSmtpMailer(o: SmtpOptions): Mailer {
@@ -149,10 +167,11 @@ export function makeSmtpMailer(o: SmtpOptions): Mailer {
     host,
     port: u.port ? Number(u.port) : secure ? 465 : 587,
     secure,
-    requireTLS: !secure && !LOOPBACK.has(host),
+    requireTLS: !secure && (o.requireTls ?? !LOOPBACK.has(host)),
     auth: u.username ? { user: decodeURIComponent(u.username), pass: decodeURIComponent(u.password) } : undefined,
     name: o.heloName,
-    tls: { rejectUnauthorized: true, servername: host, ...(o.tlsCa ? { ca: o.tlsCa } : {}) },
+    // SNI names a host, never an IP address (RFC 6066); the certificate is checked against the IP all the same
+    tls: { rejectUnauthorized: true, ...(net.isIP(host) ? {} : { servername: host }), ...(o.tlsCa ? { ca: o.tlsCa } : {}) },
     connectionTimeout: 30_000,
     greetingTimeout: 30_000,
     socketTimeout: timeout,

@@ -1,6 +1,7 @@
 // An in-process SMTP server (nodemailer's smtp-server) on loopback that records every transaction and can be
 // told how to answer: refuse a login, greylist, reject, or drop the connection right after the final dot; with
-// a size limit, refuse a larger message at the end of DATA (552).
+// a size limit, refuse a larger message at the end of DATA (552); with a key and certificate, offer STARTTLS
+// (without them it offers none).
 import type { AddressInfo } from 'node:net';
 import { SMTPServer, type SMTPServerSession } from 'smtp-server';
 
@@ -13,6 +14,8 @@ export interface Received {
   user?: string;
   /** The name the client gave in EHLO/HELO. */
   helo: string;
+  /** The message came over TLS (after STARTTLS). */
+  secure: boolean;
 }
 
 export type Behaviour =
@@ -30,6 +33,10 @@ export interface SmtpSink {
   received: Received[];
   /** Transactions that reached DATA, whatever happened then. */
   dataSeen: number;
+  /** MAIL FROM commands the server read, answered or not. */
+  mailFromSeen: number;
+  /** AUTH attempts (credentials the client sent), right or wrong. */
+  authSeen: number;
   /** Next answers, consumed one per transaction; `fallback` after the list is empty. */
   script: Behaviour[];
   fallback: Behaviour;
@@ -41,6 +48,8 @@ export interface SmtpSink {
 export async function startSmtpSink(
   o: {
     auth?: boolean;
+    /** Offer STARTTLS with this key and certificate. */
+    tls?: { key: Buffer; cert: Buffer };
     /** Advertise SIZE with this limit, and answer a larger message with 552 at the end of DATA. */
     maxSize?: number;
   } = {},
@@ -51,6 +60,8 @@ export async function startSmtpSink(
     port: 0,
     received: [],
     dataSeen: 0,
+    mailFromSeen: 0,
+    authSeen: 0,
     script: [],
     fallback: 'accept',
     password: 'right',
@@ -65,8 +76,10 @@ export async function startSmtpSink(
     return b;
   };
   const server: SMTPServer = new SMTPServer({
-    // Loopback, no TLS: the mailer only requires STARTTLS on non-loopback hosts.
-    disabledCommands: o.auth ? ['STARTTLS'] : ['STARTTLS', 'AUTH'],
+    // Loopback, and no TLS unless asked for: the mailer requires STARTTLS only on non-loopback hosts (or when
+    // told to, as the TLS tests do).
+    disabledCommands: [...(o.tls ? [] : ['STARTTLS']), ...(o.auth ? [] : ['AUTH'])],
+    ...(o.tls ? { key: o.tls.key, cert: o.tls.cert } : {}),
     ...(o.maxSize ? { size: o.maxSize } : {}),
     allowInsecureAuth: true,
     // advertise DSN, so NOTIFY=NEVER on the acknowledgement's RCPT can be seen
@@ -74,11 +87,13 @@ export async function startSmtpSink(
     authOptional: !o.auth,
     logger: false,
     onAuth(auth, _session, cb) {
+      sink.authSeen++;
       if (auth.username === 'intake' && auth.password === sink.password) return cb(null, { user: auth.username });
       const err = Object.assign(new Error('Invalid username or password'), { responseCode: 535 });
       cb(err);
     },
     onMailFrom(_a, session, cb) {
+      sink.mailFromSeen++;
       // a new transaction on a pooled connection gets the next scripted answer
       current.delete(session.id);
       cb();
@@ -110,6 +125,7 @@ export async function startSmtpSink(
           data: Buffer.concat(chunks).toString('utf8'),
           user: session.user as string | undefined,
           helo: session.hostNameAppearsAs,
+          secure: session.secure,
         });
         cb(null, 'Queued as test');
       });

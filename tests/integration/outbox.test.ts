@@ -1,7 +1,7 @@
 // The sender against a real SMTP peer (smtp-server in-process) and against the .eml file transport: envelope
 // and headers as they arrive, retries on 4xx, no retry on 5xx, a drop after the final dot left `uncertain` and
-// never resent, a refused login pausing sending, crash recovery, a size rejection (C7). Time is an injected clock
-// moved by the tests.
+// never resent, a refused login pausing sending, crash recovery; a size rejection (C7) and a server without
+// STARTTLS where TLS is required (C9). Time is an injected clock moved by the tests.
 import os from 'node:os';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -14,9 +14,12 @@ import { outbox } from '../../src/db/schema.ts';
 import { getOutbox, mailDomain, queueMail } from '../../src/db/outbox.ts';
 import { ackHeaders } from '../../src/core/ack.ts';
 import { outboxDepsOf, recoverOutbox, sendDue, type OutboxDeps } from '../../src/pipeline/outbox.ts';
-import { readSmtpStatus } from '../../src/adapters/smtp.ts';
+import { makeSmtpMailer, readSmtpStatus } from '../../src/adapters/smtp.ts';
 import { IntakeError } from '../../src/errors.ts';
 import { setFailpoints } from '../../src/runtime/failpoints.ts';
+import { PROJECT_ROOT } from '../../src/config.ts';
+
+const TLS = path.join(PROJECT_ROOT, 'fixtures/tls');
 
 function movableClock(start = new Date()) {
   let t = start.getTime();
@@ -58,6 +61,8 @@ describe.each(backends)('outbox over SMTP on %s', (backend) => {
     await app.db.orm.delete(outbox);
     sink.received.length = 0;
     sink.dataSeen = 0;
+    sink.mailFromSeen = 0;
+    sink.authSeen = 0;
     sink.script = [];
     sink.fallback = 'accept';
     sink.password = 'right';
@@ -271,6 +276,58 @@ describe.each(backends)('outbox over SMTP on %s', (backend) => {
     } finally {
       await other.cleanup();
       await small.close();
+    }
+  });
+
+  it('refuses to send where TLS is required and the server offers no STARTTLS: no login, no MAIL FROM; retried later (C9)', async () => {
+    fresh();
+    // The loopback sink stands in for a remote server, where STARTTLS is required.
+    const mailer = makeSmtpMailer({ url: sink.url, heloName: 'notorture.example.org', log: app.log, requireTls: true });
+    try {
+      const d = { ...deps, mailer };
+      const { id } = await queueAck(app, 'ack:tls1', 'nigora@example.tj', clock.now());
+      expect(await sendDue(d)).toMatchObject({ sent: 0, retry: 1, failed: 0 });
+      expect(sink.authSeen).toBe(0); // the password never went out in the clear
+      expect(sink.mailFromSeen).toBe(0);
+      expect(sink.dataSeen).toBe(0);
+      const r = await row(app, id);
+      expect(r).toMatchObject({ state: 'queued', attempts: 1 });
+      expect(r.lastError).toMatch(/^ETLS at STARTTLS the server refused STARTTLS \(5\d\d .*\) and TLS is required: nothing was sent$/);
+      expect(r.runAfter.getTime()).toBe(clock.now().getTime() + 60_000);
+    } finally {
+      await mailer.close();
+    }
+  });
+
+  it('sends over STARTTLS to a server whose certificate is trusted, and nothing to one whose is not (C9)', async () => {
+    fresh();
+    const tls = await startSmtpSink({
+      auth: true,
+      tls: { key: fs.readFileSync(path.join(TLS, 'localhost-key.pem')), cert: fs.readFileSync(path.join(TLS, 'localhost.pem')) },
+    });
+    const untrusting = makeSmtpMailer({ url: tls.url, heloName: 'notorture.example.org', log: app.log, requireTls: true });
+    const trusting = makeSmtpMailer({
+      url: tls.url,
+      heloName: 'notorture.example.org',
+      log: app.log,
+      requireTls: true,
+      tlsCa: fs.readFileSync(path.join(TLS, 'test-ca.pem')),
+    });
+    try {
+      const { id } = await queueAck(app, 'ack:tls2', 'nigora@example.tj', clock.now());
+      expect(await sendDue({ ...deps, mailer: untrusting })).toMatchObject({ sent: 0, retry: 1 });
+      expect(tls.authSeen).toBe(0);
+      expect(tls.mailFromSeen).toBe(0);
+      expect((await row(app, id)).lastError).toMatch(/unable to verify the first certificate/);
+      clock.advance(61_000);
+      expect(await sendDue({ ...deps, mailer: trusting })).toMatchObject({ sent: 1 });
+      expect(tls.received).toHaveLength(1);
+      expect(tls.received[0]).toMatchObject({ secure: true, user: 'intake', rcptTo: ['nigora@example.tj'] });
+      expect((await row(app, id)).state).toBe('sent');
+    } finally {
+      await untrusting.close();
+      await trusting.close();
+      await tls.close();
     }
   });
 
