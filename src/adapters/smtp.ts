@@ -135,7 +135,7 @@ export interface SmtpOptions {
   /** The EHLO name: our mail domain, never the machine's host name. */
   heloName: string;
   log: Log;
-  /** Seconds without a reply before the connection is given up. */
+  /** Seconds without a reply before the connection is given up (SMTP_SOCKET_TIMEOUT_SECONDS). */
   socketTimeoutSeconds?: number;
   /** Tests: trust this CA (a self-signed test server). */
   tlsCa?: string | Buffer;
@@ -149,6 +149,10 @@ export function makeSmtpMailer(o: SmtpOptions): Mailer {
   const secure = u.protocol === 'smtps:';
   const host = u.hostname;
   const timeout = (o.socketTimeoutSeconds ?? 60) * 1000;
+  // Connecting (DNS to the end of STARTTLS) and the greeting: 30 s, or the socket timeout if that is shorter.
+  // A tarpit slower than these per reply line is given up on; one that answers within them only makes the
+  // send slow, and sending has a loop of its own (src/pipeline/daemon.ts), so ingestion never waits for it.
+  const setupTimeout = Math.min(30_000, timeout);
   let dataAccepted = false;
   const watch = {
     debug(entry: { tnx?: string }, message: unknown) {
@@ -172,8 +176,8 @@ export function makeSmtpMailer(o: SmtpOptions): Mailer {
     name: o.heloName,
     // SNI names a host, never an IP address (RFC 6066); the certificate is checked against the IP all the same
     tls: { rejectUnauthorized: true, ...(net.isIP(host) ? {} : { servername: host }), ...(o.tlsCa ? { ca: o.tlsCa } : {}) },
-    connectionTimeout: 30_000,
-    greetingTimeout: 30_000,
+    connectionTimeout: setupTimeout,
+    greetingTimeout: setupTimeout,
     socketTimeout: timeout,
     logger: watch as never,
     transactionLog: true,

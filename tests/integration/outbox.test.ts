@@ -1,7 +1,8 @@
 // The sender against a real SMTP peer (smtp-server in-process) and against the .eml file transport: envelope
 // and headers as they arrive, retries on 4xx, no retry on 5xx, a drop after the final dot left `uncertain` and
-// never resent, a refused login pausing sending, crash recovery; a size rejection (C7) and a server without
-// STARTTLS where TLS is required (C9). Time is an injected clock moved by the tests.
+// never resent, a refused login pausing sending, crash recovery; a size rejection (C7), a tarpit (C8) and a
+// server without STARTTLS where TLS is required (C9). Time is an injected clock moved by the tests (the tarpit
+// tests also wait out a real one-second socket timeout).
 import os from 'node:os';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -277,6 +278,63 @@ describe.each(backends)('outbox over SMTP on %s', (backend) => {
       await other.cleanup();
       await small.close();
     }
+  });
+
+  describe('against a tarpit, with SMTP_SOCKET_TIMEOUT_SECONDS=1 (C8)', () => {
+    let slow: SmtpSink;
+    let slowApp: TestApp;
+    beforeAll(async () => {
+      slow = await startSmtpSink();
+      slowApp = await makeTestApp(backend, { SMTP_URL: slow.url, SMTP_SOCKET_TIMEOUT_SECONDS: '1' });
+    });
+    afterAll(async () => {
+      await slowApp?.cleanup();
+      await slow?.close();
+    });
+    afterEach(async () => {
+      await slowApp.db.orm.delete(outbox);
+      slow.tarpit = null;
+      slow.release();
+      slow.received.length = 0;
+      slow.dataSeen = 0;
+      slow.mailFromSeen = 0;
+    });
+
+    it('gives up on a greeting slower than the timeout before anything is sent, and retries later', async () => {
+      fresh();
+      const d = { ...outboxDepsOf(slowApp), clock };
+      // 5 s per reply line: the greeting would come, but after the timeout.
+      slow.tarpit = { replies: ['greeting', 'mail', 'rcpt', 'dot'], ms: 5_000 };
+      const { id } = await queueAck(slowApp, 'ack:t1', 'nigora@example.tj', clock.now());
+      expect(await sendDue(d)).toMatchObject({ sent: 0, retry: 1 });
+      const r = await row(slowApp, id);
+      expect(r).toMatchObject({ state: 'queued', attempts: 1 });
+      expect(r.lastError).toMatch(/^ETIMEDOUT /);
+      expect(r.runAfter.getTime()).toBe(clock.now().getTime() + 60_000);
+      expect(slow.mailFromSeen).toBe(0);
+      // The server answers in time again: the retry goes out, once.
+      slow.tarpit = null;
+      clock.advance(61_000);
+      expect((await sendDue(d)).sent).toBe(1);
+      expect(slow.received).toHaveLength(1);
+      expect((await row(slowApp, id)).state).toBe('sent');
+    });
+
+    it('gives up on a reply to the final dot slower than the timeout: uncertain, never resent (RFC 1047)', async () => {
+      fresh();
+      const d = { ...outboxDepsOf(slowApp), clock };
+      slow.tarpit = { replies: ['dot'], ms: 5_000 };
+      const { id } = await queueAck(slowApp, 'ack:t2', 'nigora@example.tj', clock.now());
+      expect(await sendDue(d)).toMatchObject({ sent: 0, uncertain: 1 });
+      expect(slow.dataSeen).toBe(1);
+      const r = await row(slowApp, id);
+      expect(r.state).toBe('uncertain');
+      expect(r.lastError).toMatch(/may have been delivered: ETIMEDOUT/);
+      slow.tarpit = null;
+      clock.advance(24 * 3600_000);
+      expect((await sendDue(d)).sent).toBe(0);
+      expect(slow.dataSeen).toBe(1);
+    });
   });
 
   it('refuses to send where TLS is required and the server offers no STARTTLS: no login, no MAIL FROM; retried later (C9)', async () => {
