@@ -54,7 +54,12 @@ export async function makeApp(config: Readonly<Config>, opts: AppOptions = {}): 
   const mailer =
     opts.mailer ??
     (config.smtpUrl
-      ? makeSmtpMailer({ url: config.smtpUrl, heloName: mailDomain(config.campaign.ackFrom), log })
+      ? makeSmtpMailer({
+          url: config.smtpUrl,
+          heloName: mailDomain(config.campaign.ackFrom),
+          log,
+          socketTimeoutSeconds: config.smtpSocketTimeoutSeconds,
+        })
       : makeFileMailer(path.join(config.dataDir, 'sent')));
   return {
     config,

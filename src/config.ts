@@ -115,6 +115,7 @@ const EnvSchema = z.object({
   IMAP_TLS_CA_FILE: z.string().min(1).optional(),
   INBOX_POLL_SECONDS: positiveNumber.default(2),
   SMTP_URL: urlWithProtocols(['smtp:', 'smtps:']).optional(),
+  SMTP_SOCKET_TIMEOUT_SECONDS: positiveNumber.default(60),
   FFMPEG_PATH: z.string().min(1).optional(),
   FFPROBE_PATH: z.string().min(1).optional(),
   MEDIA_CONCURRENCY: z.coerce.number().int().min(1).max(16).default(1),
@@ -147,6 +148,8 @@ export interface Config {
   imap?: ImapConfig;
   inboxPollSeconds: number;
   smtpUrl?: string;
+  /** No reply for this long and the SMTP connection is given up (connecting and the greeting: at most 30 s). */
+  smtpSocketTimeoutSeconds: number;
   ffmpegPath?: string;
   ffprobePath?: string;
   /** Media jobs running at once (ffmpeg processes). */
@@ -231,6 +234,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
     imap: e.IMAP_URL ? imapFrom(e.IMAP_URL, e) : undefined,
     inboxPollSeconds: e.INBOX_POLL_SECONDS,
     smtpUrl: e.SMTP_URL,
+    smtpSocketTimeoutSeconds: e.SMTP_SOCKET_TIMEOUT_SECONDS,
     ffmpegPath: e.FFMPEG_PATH,
     ffprobePath: e.FFPROBE_PATH,
     mediaConcurrency: e.MEDIA_CONCURRENCY,

@@ -8,6 +8,7 @@
 // log does show each server reply, so we watch for the 354 that opens DATA; sends are serialised, so the reply
 // belongs to the send in progress. The log never reaches our logger (it holds addresses).
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import nodemailer, { type SendMailOptions, type TransportOptions } from 'nodemailer';
 import type { Log } from './logger.ts';
@@ -90,7 +91,21 @@ export async function buildMessage(m: OutgoingMail): Promise<Buffer> {
 }
 
 function failureOf(err: unknown, dataAccepted: boolean): MailError {
-  const e = err as { code?: unknown; responseCode?: unknown; command?: unknown };
+  const e = err as { code?: unknown; responseCode?: unknown; command?: unknown; response?: unknown };
+  // A server that refuses STARTTLS where TLS is required (a 500 from one that does not offer it, or a MITM that
+  // strips it) has answered about the connection, not about this message: nothing was sent, not even the
+  // login. Without the reply code it is a failed connection (retried later, like any other), not a 5xx
+  // rejection of the message (failed for good); the next message would be refused the same way.
+  if (e.code === 'ETLS' && e.command === 'STARTTLS' && typeof e.response === 'string')
+    return new MailError(
+      {
+        code: 'ETLS',
+        command: 'STARTTLS',
+        dataAccepted: false,
+        message: `the server refused STARTTLS (${e.response.split(/\r?\n/)[0]}) and TLS is required: nothing was sent`,
+      },
+      err,
+    );
   return new MailError(
     {
       code: typeof e.code === 'string' ? e.code : undefined,
@@ -120,10 +135,13 @@ export interface SmtpOptions {
   /** The EHLO name: our mail domain, never the machine's host name. */
   heloName: string;
   log: Log;
-  /** Seconds without a reply before the connection is given up. */
+  /** Seconds without a reply before the connection is given up (SMTP_SOCKET_TIMEOUT_SECONDS). */
   socketTimeoutSeconds?: number;
   /** Tests: trust this CA (a self-signed test server). */
   tlsCa?: string | Buffer;
+  /** STARTTLS required whatever the host; unset: required except on loopback. Tests set it, so that a loopback
+   *  server can stand in for a remote one. */
+  requireTls?: boolean;
 }
 
 export function makeSmtpMailer(o: SmtpOptions): Mailer {
@@ -131,6 +149,10 @@ export function makeSmtpMailer(o: SmtpOptions): Mailer {
   const secure = u.protocol === 'smtps:';
   const host = u.hostname;
   const timeout = (o.socketTimeoutSeconds ?? 60) * 1000;
+  // Connecting (DNS to the end of STARTTLS) and the greeting: 30 s, or the socket timeout if that is shorter.
+  // A tarpit slower than these per reply line is given up on; one that answers within them only makes the
+  // send slow, and sending has a loop of its own (src/pipeline/daemon.ts), so ingestion never waits for it.
+  const setupTimeout = Math.min(30_000, timeout);
   let dataAccepted = false;
   const watch = {
     debug(entry: { tnx?: string }, message: unknown) {
@@ -149,12 +171,13 @@ export function makeSmtpMailer(o: SmtpOptions): Mailer {
     host,
     port: u.port ? Number(u.port) : secure ? 465 : 587,
     secure,
-    requireTLS: !secure && !LOOPBACK.has(host),
+    requireTLS: !secure && (o.requireTls ?? !LOOPBACK.has(host)),
     auth: u.username ? { user: decodeURIComponent(u.username), pass: decodeURIComponent(u.password) } : undefined,
     name: o.heloName,
-    tls: { rejectUnauthorized: true, servername: host, ...(o.tlsCa ? { ca: o.tlsCa } : {}) },
-    connectionTimeout: 30_000,
-    greetingTimeout: 30_000,
+    // SNI names a host, never an IP address (RFC 6066); the certificate is checked against the IP all the same
+    tls: { rejectUnauthorized: true, ...(net.isIP(host) ? {} : { servername: host }), ...(o.tlsCa ? { ca: o.tlsCa } : {}) },
+    connectionTimeout: setupTimeout,
+    greetingTimeout: setupTimeout,
     socketTimeout: timeout,
     logger: watch as never,
     transactionLog: true,

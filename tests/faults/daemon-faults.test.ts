@@ -2,8 +2,10 @@
 //  A10 SIGTERM while a backlog is being stored: exits 0 within its deadline, nothing half-done, a rerun
 //      completes everything exactly once;
 //  D1  PostgreSQL down at start, then cut off mid-run (through a TCP proxy in front of 127.0.0.1:5432: the
-//      machine's server itself is never restarted): the daemon waits, reconnects, loses and doubles nothing.
+//      machine's server itself is never restarted): the daemon waits, reconnects, loses and doubles nothing;
+//  C8  a tarpit SMTP server holding a send: mail dropped in the inbox meanwhile is stored and parsed.
 import fs from 'node:fs';
+import path from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -12,6 +14,7 @@ import { exited, runCli, startCli } from '../helpers/cli.ts';
 import { backends, freshPostgres } from '../helpers/db.ts';
 import { bestPeer } from '../helpers/imap-peer.ts';
 import { startTcpProxy } from '../helpers/tcp-proxy.ts';
+import { startSmtpSink } from '../helpers/smtp-sink.ts';
 
 function logOf(child: ChildProcess) {
   const log = { text: '' };
@@ -146,4 +149,50 @@ describe.each(backends.filter((b) => b === 'postgres'))('D1: the database goes a
     const inv = await runCli(['doctor', '--invariants', '--grace', '0'], env);
     expect(inv.code, inv.stdout).toBe(0);
   }, 300_000);
+});
+
+describe('C8: a tarpit SMTP server', () => {
+  it('a send the server holds does not hold up ingestion; once the server answers, every row goes out once', async () => {
+    const sink = await startSmtpSink();
+    cleanups.push(() => sink.close());
+    // The answer to RCPT TO is held until the test lets go; the socket timeout (600 s) outlasts the test, so
+    // the send stays stuck for as long as the test looks.
+    sink.tarpit = { replies: ['rcpt'] };
+    const dataDir = tempDir('intake-tarpit-');
+    cleanups.push(async () => fs.rmSync(dataDir, { recursive: true, force: true }));
+    const env = { INTAKE_DATA_DIR: dataDir, INBOX_POLL_SECONDS: '1', SMTP_URL: sink.url, SMTP_SOCKET_TIMEOUT_SECONDS: '600' };
+    const drop = (name: string, from: string, subject: string) => {
+      // the way an MTA delivers: write in tmp/, rename into new/
+      const tmp = path.join(dataDir, 'inbox/tmp', name);
+      fs.writeFileSync(tmp, eml({ from, subject, headers: { 'Return-Path': `<${from.replace(/.*<|>/g, '')}>` }, body: 'For Khurshed.\r\n' }));
+      fs.renameSync(tmp, path.join(dataDir, 'inbox/new', name));
+    };
+    const d = spawnDaemon(env);
+    await until('the daemon to start', () => /daemon started/.test(d.log.text), 90_000);
+    const outboxRows = async () => JSON.parse((await runCli(['outbox', '--json'], env)).stdout) as Array<{ to: string; state: string }>;
+    drop('a.eml', 'Nigora <nigora@example.tj>', 'Story 8');
+    drop('a2.eml', 'Farrukh <farrukh@example.tj>', 'Story 8 too');
+    // One send is held at RCPT TO (an acknowledgement, or a daily digest due at start), and another row waits
+    // behind it: a loop that sent before storing or parsing would now be stuck too.
+    await until('a send held at RCPT TO, another row queued', async () => sink.held === 1 && (await outboxRows()).some((r) => r.state === 'queued'), 90_000);
+
+    drop('b.eml', 'Sitora <sitora@example.tj>', 'Story 8, again');
+    await until('the next message to be stored and parsed', async () =>
+      (await listed(env)).some((m) => m.subject === 'Story 8, again' && m.status === 'parsed'),
+    );
+    // ...while that send is still held: nothing has gone out, its row is still mid-send, the rest wait.
+    expect(sink.held).toBe(1);
+    expect(sink.received).toHaveLength(0);
+    expect((await outboxRows()).filter((r) => r.state !== 'queued').map((r) => r.state)).toEqual(['sending']);
+
+    sink.tarpit = null;
+    sink.release();
+    const acked = ['farrukh@example.tj', 'nigora@example.tj', 'sitora@example.tj'];
+    const to = () => sink.received.map((r) => r.rcptTo[0]);
+    await until('the three acknowledgements to arrive', () => acked.every((a) => to().includes(a)));
+    await until('every row sent', async () => (await outboxRows()).every((r) => r.state === 'sent'));
+    expect(to().sort()).toEqual((await outboxRows()).map((r) => r.to).sort()); // each one once
+    d.child.kill('SIGTERM');
+    expect((await exited(d.child)).code, d.log.text.slice(-3000)).toBe(0);
+  }, 240_000);
 });

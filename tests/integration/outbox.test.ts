@@ -1,6 +1,8 @@
 // The sender against a real SMTP peer (smtp-server in-process) and against the .eml file transport: envelope
 // and headers as they arrive, retries on 4xx, no retry on 5xx, a drop after the final dot left `uncertain` and
-// never resent, a refused login pausing sending, crash recovery. Time is an injected clock moved by the tests.
+// never resent, a refused login pausing sending, crash recovery; a size rejection (C7), a tarpit (C8) and a
+// server without STARTTLS where TLS is required (C9). Time is an injected clock moved by the tests (the tarpit
+// tests also wait out a real one-second socket timeout).
 import os from 'node:os';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -13,9 +15,12 @@ import { outbox } from '../../src/db/schema.ts';
 import { getOutbox, mailDomain, queueMail } from '../../src/db/outbox.ts';
 import { ackHeaders } from '../../src/core/ack.ts';
 import { outboxDepsOf, recoverOutbox, sendDue, type OutboxDeps } from '../../src/pipeline/outbox.ts';
-import { readSmtpStatus } from '../../src/adapters/smtp.ts';
+import { makeSmtpMailer, readSmtpStatus } from '../../src/adapters/smtp.ts';
 import { IntakeError } from '../../src/errors.ts';
 import { setFailpoints } from '../../src/runtime/failpoints.ts';
+import { PROJECT_ROOT } from '../../src/config.ts';
+
+const TLS = path.join(PROJECT_ROOT, 'fixtures/tls');
 
 function movableClock(start = new Date()) {
   let t = start.getTime();
@@ -57,6 +62,8 @@ describe.each(backends)('outbox over SMTP on %s', (backend) => {
     await app.db.orm.delete(outbox);
     sink.received.length = 0;
     sink.dataSeen = 0;
+    sink.mailFromSeen = 0;
+    sink.authSeen = 0;
     sink.script = [];
     sink.fallback = 'accept';
     sink.password = 'right';
@@ -238,6 +245,148 @@ describe.each(backends)('outbox over SMTP on %s', (backend) => {
     expect(r.state).toBe('failed');
     expect(r.lastError).toMatch(/dropped rather than sent late/);
     expect(sink.dataSeen).toBe(0);
+  });
+
+  it('fails a message over the server size limit (552) after one attempt, with the reason, and sends the rest (C7)', async () => {
+    fresh();
+    const small = await startSmtpSink({ maxSize: 20_000 });
+    const other = await makeTestApp(backend, { SMTP_URL: small.url });
+    try {
+      const d = { ...outboxDepsOf(other), clock };
+      const big = await queueMail(other.db.orm, {
+        key: 'daily:big',
+        kind: 'daily_digest',
+        to: 'staff@notorture.example.org',
+        subject: 'Daily digest',
+        textBody: 'Story 8: a letter for Khurshed.\n'.repeat(2000),
+        htmlBody: null,
+        at: clock.now(),
+      });
+      const acks = [await queueAck(other, 'ack:s1', 's1@example.tj', clock.now()), await queueAck(other, 'ack:s2', 's2@example.tj', clock.now())];
+      expect(await sendDue(d)).toMatchObject({ sent: 2, failed: 1, retry: 0 });
+      const r = await row(other, big.id);
+      expect(r).toMatchObject({ state: 'failed', attempts: 1 });
+      expect(r.lastError).toMatch(/552 .*maximum message size/);
+      for (const a of acks) expect((await row(other, a.id)).state).toBe('sent');
+      expect(small.received.map((m) => m.rcptTo[0]).sort()).toEqual(['s1@example.tj', 's2@example.tj']);
+      // Failed for good: a day later nothing is tried again.
+      clock.advance(24 * 3600_000);
+      expect(await sendDue(d)).toMatchObject({ sent: 0, retry: 0, failed: 0 });
+      expect(small.dataSeen).toBe(3);
+      expect((await row(other, big.id)).attempts).toBe(1);
+    } finally {
+      await other.cleanup();
+      await small.close();
+    }
+  });
+
+  describe('against a tarpit, with SMTP_SOCKET_TIMEOUT_SECONDS=1 (C8)', () => {
+    let slow: SmtpSink;
+    let slowApp: TestApp;
+    beforeAll(async () => {
+      slow = await startSmtpSink();
+      slowApp = await makeTestApp(backend, { SMTP_URL: slow.url, SMTP_SOCKET_TIMEOUT_SECONDS: '1' });
+    });
+    afterAll(async () => {
+      await slowApp?.cleanup();
+      await slow?.close();
+    });
+    afterEach(async () => {
+      await slowApp.db.orm.delete(outbox);
+      slow.tarpit = null;
+      slow.release();
+      slow.received.length = 0;
+      slow.dataSeen = 0;
+      slow.mailFromSeen = 0;
+    });
+
+    it('gives up on a greeting slower than the timeout before anything is sent, and retries later', async () => {
+      fresh();
+      const d = { ...outboxDepsOf(slowApp), clock };
+      // 5 s per reply line: the greeting would come, but after the timeout.
+      slow.tarpit = { replies: ['greeting', 'mail', 'rcpt', 'dot'], ms: 5_000 };
+      const { id } = await queueAck(slowApp, 'ack:t1', 'nigora@example.tj', clock.now());
+      expect(await sendDue(d)).toMatchObject({ sent: 0, retry: 1 });
+      const r = await row(slowApp, id);
+      expect(r).toMatchObject({ state: 'queued', attempts: 1 });
+      expect(r.lastError).toMatch(/^ETIMEDOUT /);
+      expect(r.runAfter.getTime()).toBe(clock.now().getTime() + 60_000);
+      expect(slow.mailFromSeen).toBe(0);
+      // The server answers in time again: the retry goes out, once.
+      slow.tarpit = null;
+      clock.advance(61_000);
+      expect((await sendDue(d)).sent).toBe(1);
+      expect(slow.received).toHaveLength(1);
+      expect((await row(slowApp, id)).state).toBe('sent');
+    });
+
+    it('gives up on a reply to the final dot slower than the timeout: uncertain, never resent (RFC 1047)', async () => {
+      fresh();
+      const d = { ...outboxDepsOf(slowApp), clock };
+      slow.tarpit = { replies: ['dot'], ms: 5_000 };
+      const { id } = await queueAck(slowApp, 'ack:t2', 'nigora@example.tj', clock.now());
+      expect(await sendDue(d)).toMatchObject({ sent: 0, uncertain: 1 });
+      expect(slow.dataSeen).toBe(1);
+      const r = await row(slowApp, id);
+      expect(r.state).toBe('uncertain');
+      expect(r.lastError).toMatch(/may have been delivered: ETIMEDOUT/);
+      slow.tarpit = null;
+      clock.advance(24 * 3600_000);
+      expect((await sendDue(d)).sent).toBe(0);
+      expect(slow.dataSeen).toBe(1);
+    });
+  });
+
+  it('refuses to send where TLS is required and the server offers no STARTTLS: no login, no MAIL FROM; retried later (C9)', async () => {
+    fresh();
+    // The loopback sink stands in for a remote server, where STARTTLS is required.
+    const mailer = makeSmtpMailer({ url: sink.url, heloName: 'notorture.example.org', log: app.log, requireTls: true });
+    try {
+      const d = { ...deps, mailer };
+      const { id } = await queueAck(app, 'ack:tls1', 'nigora@example.tj', clock.now());
+      expect(await sendDue(d)).toMatchObject({ sent: 0, retry: 1, failed: 0 });
+      expect(sink.authSeen).toBe(0); // the password never went out in the clear
+      expect(sink.mailFromSeen).toBe(0);
+      expect(sink.dataSeen).toBe(0);
+      const r = await row(app, id);
+      expect(r).toMatchObject({ state: 'queued', attempts: 1 });
+      expect(r.lastError).toMatch(/^ETLS at STARTTLS the server refused STARTTLS \(5\d\d .*\) and TLS is required: nothing was sent$/);
+      expect(r.runAfter.getTime()).toBe(clock.now().getTime() + 60_000);
+    } finally {
+      await mailer.close();
+    }
+  });
+
+  it('sends over STARTTLS to a server whose certificate is trusted, and nothing to one whose is not (C9)', async () => {
+    fresh();
+    const tls = await startSmtpSink({
+      auth: true,
+      tls: { key: fs.readFileSync(path.join(TLS, 'localhost-key.pem')), cert: fs.readFileSync(path.join(TLS, 'localhost.pem')) },
+    });
+    const untrusting = makeSmtpMailer({ url: tls.url, heloName: 'notorture.example.org', log: app.log, requireTls: true });
+    const trusting = makeSmtpMailer({
+      url: tls.url,
+      heloName: 'notorture.example.org',
+      log: app.log,
+      requireTls: true,
+      tlsCa: fs.readFileSync(path.join(TLS, 'test-ca.pem')),
+    });
+    try {
+      const { id } = await queueAck(app, 'ack:tls2', 'nigora@example.tj', clock.now());
+      expect(await sendDue({ ...deps, mailer: untrusting })).toMatchObject({ sent: 0, retry: 1 });
+      expect(tls.authSeen).toBe(0);
+      expect(tls.mailFromSeen).toBe(0);
+      expect((await row(app, id)).lastError).toMatch(/unable to verify the first certificate/);
+      clock.advance(61_000);
+      expect(await sendDue({ ...deps, mailer: trusting })).toMatchObject({ sent: 1 });
+      expect(tls.received).toHaveLength(1);
+      expect(tls.received[0]).toMatchObject({ secure: true, user: 'intake', rcptTo: ['nigora@example.tj'] });
+      expect((await row(app, id)).state).toBe('sent');
+    } finally {
+      await untrusting.close();
+      await trusting.close();
+      await tls.close();
+    }
   });
 
   it('two senders at once never take the same row', async () => {

@@ -24,6 +24,7 @@ describe('configuration', () => {
     expect(c.campaign.stories.find((s) => s.number === 8)?.victim).toBe('Khurshed Bobokalonov');
     expect(c.campaign.limits.videoSeconds).toBe(120);
     expect(c.imap).toBeUndefined();
+    expect(c.smtpSocketTimeoutSeconds).toBe(60);
     expect(Object.isFrozen(c)).toBe(true);
   });
 
@@ -33,9 +34,10 @@ describe('configuration', () => {
   });
 
   it('names every bad setting at once', () => {
-    const msg = problems(() => loadConfig({ DATABASE_URL: 'mysql://x', SMTP_URL: 'http://x', LOG_LEVEL: 'loud' }));
+    const msg = problems(() => loadConfig({ DATABASE_URL: 'mysql://x', SMTP_URL: 'http://x', SMTP_SOCKET_TIMEOUT_SECONDS: '0', LOG_LEVEL: 'loud' }));
     expect(msg).toMatch(/DATABASE_URL/);
     expect(msg).toMatch(/SMTP_URL/);
+    expect(msg).toMatch(/SMTP_SOCKET_TIMEOUT_SECONDS:/);
     expect(msg).toMatch(/LOG_LEVEL/);
     expect(problems(() => loadConfig({ IMAP_URL: 'imap://host/INBOX' }))).toMatch(/IMAP_URL: has no user name/);
   });
