@@ -53,23 +53,33 @@ export async function loadFactsOf(q: Queryable, ids: number[]): Promise<Map<numb
     list.push(a);
     attsOf.set(messageId, list);
   }
-  for (const m of rows)
-    out.set(m.id, {
-      headers: m.headers ?? [],
-      from: m.fromAddress !== null || m.fromName !== null ? { name: m.fromName ?? '', address: m.fromAddress } : null,
-      envelopeSender: m.envelopeSender,
-      to: m.to ?? [],
-      cc: m.cc ?? [],
-      replyTo: m.replyTo ?? [],
-      subject: m.subject,
-      rfcMessageId: m.rfcMessageId,
-      inReplyTo: m.inReplyTo,
-      references: m.references ?? [],
-      text: m.textBody,
-      html: m.htmlBody,
-      attachments: attsOf.get(m.id) ?? [],
-    });
+  for (const m of rows) out.set(m.id, factsOf(m, attsOf.get(m.id) ?? []));
   return out;
+}
+
+/** The columns of a message row the facts come from. */
+export type FactsRow = Pick<
+  typeof messages.$inferSelect,
+  'headers' | 'fromAddress' | 'fromName' | 'envelopeSender' | 'to' | 'cc' | 'replyTo' | 'subject' | 'rfcMessageId' | 'inReplyTo' | 'references' | 'textBody' | 'htmlBody'
+>;
+
+/** A message's facts from its row and its attachments (in part order). */
+export function factsOf(m: FactsRow, attachments: MessageFacts['attachments']): MessageFacts {
+  return {
+    headers: m.headers ?? [],
+    from: m.fromAddress !== null || m.fromName !== null ? { name: m.fromName ?? '', address: m.fromAddress } : null,
+    envelopeSender: m.envelopeSender,
+    to: m.to ?? [],
+    cc: m.cc ?? [],
+    replyTo: m.replyTo ?? [],
+    subject: m.subject,
+    rfcMessageId: m.rfcMessageId,
+    inReplyTo: m.inReplyTo,
+    references: m.references ?? [],
+    text: m.textBody,
+    html: m.htmlBody,
+    attachments,
+  };
 }
 
 export interface NewItem {

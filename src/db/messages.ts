@@ -5,6 +5,7 @@ import { attachments, messages } from './schema.ts';
 import { insertRows } from './bulk.ts';
 import type { ParsedMessage } from '../adapters/mime.ts';
 import type { MessageFacts } from '../core/facts.ts';
+import { factsOf } from './items.ts';
 
 export type Tx = Parameters<Parameters<Orm['transaction']>[0]>[0];
 export type Queryable = Orm | Tx;
@@ -131,22 +132,23 @@ export async function saveParsed(
 ): Promise<Map<number, MessageFacts>> {
   const facts = new Map<number, MessageFacts>();
   if (!list.length) return facts;
+  // Keyed as the drizzle row is (the recordset below names its columns so), for factsOf.
   const rows = list.map(({ id, parsed: p }) => ({
     id,
-    rfc_message_id: p.rfcMessageId,
-    in_reply_to: p.inReplyTo,
-    refs: p.references,
-    from_address: p.from?.address ?? null,
-    from_name: p.from?.name || null,
-    envelope_sender: p.envelopeSender,
-    to_list: p.to,
+    rfcMessageId: p.rfcMessageId,
+    inReplyTo: p.inReplyTo,
+    references: p.references,
+    fromAddress: p.from?.address ?? null,
+    fromName: p.from?.name || null,
+    envelopeSender: p.envelopeSender,
+    to: p.to,
     cc: p.cc,
-    reply_to: p.replyTo,
+    replyTo: p.replyTo,
     subject: p.subject,
-    sent_at: p.sentAt,
+    sentAt: p.sentAt,
     headers: p.headers,
-    text_body: p.text,
-    html_body: p.html,
+    textBody: p.text,
+    htmlBody: p.html,
   }));
   // Strings are sanitised upstream; toWellFormed again because a cut at a length limit can split a pair, and
   // jsonb (unlike a text parameter) rejects the lone surrogate that JSON.stringify would write.
@@ -181,22 +183,7 @@ export async function saveParsed(
       attsOf.set(a.messageId, own);
     }
     // What the rows will hold: the JSON they are written from, read back (the same strings, made well-formed).
-    for (const r of JSON.parse(json) as typeof rows)
-      facts.set(r.id, {
-        headers: r.headers ?? [],
-        from: r.from_address !== null || r.from_name !== null ? { name: r.from_name ?? '', address: r.from_address } : null,
-        envelopeSender: r.envelope_sender,
-        to: r.to_list ?? [],
-        cc: r.cc ?? [],
-        replyTo: r.reply_to ?? [],
-        subject: r.subject,
-        rfcMessageId: r.rfc_message_id,
-        inReplyTo: r.in_reply_to,
-        references: r.refs ?? [],
-        text: r.text_body,
-        html: r.html_body,
-        attachments: attsOf.get(r.id) ?? [],
-      });
+    for (const r of JSON.parse(json) as typeof rows) facts.set(r.id, factsOf(r, attsOf.get(r.id) ?? []));
     classified = classify(facts);
   }
   const cls = JSON.stringify([...(classified ?? [])].map(([id, c]) => ({ id, classification: c.classification, reason: c.reason, ack_block: c.ackBlock })));
@@ -204,18 +191,18 @@ export async function saveParsed(
   await q.execute(sql`
     update ${messages} as m set
       status = 'parsed', parse_error = null, parsed_at = ${new Date()},
-      rfc_message_id = r.rfc_message_id, in_reply_to = r.in_reply_to, "references" = r.refs,
-      from_address = r.from_address, from_name = r.from_name, envelope_sender = r.envelope_sender,
-      "to" = r.to_list, cc = r.cc, reply_to = r.reply_to, subject = r.subject, sent_at = r.sent_at,
-      headers = r.headers, text_body = r.text_body, html_body = r.html_body,
+      rfc_message_id = r."rfcMessageId", in_reply_to = r."inReplyTo", "references" = r."references",
+      from_address = r."fromAddress", from_name = r."fromName", envelope_sender = r."envelopeSender",
+      "to" = r."to", cc = r.cc, reply_to = r."replyTo", subject = r.subject, sent_at = r."sentAt",
+      headers = r.headers, text_body = r."textBody", html_body = r."htmlBody",
       classification = case when c.id is null then m.classification else c.classification end,
       classification_reason = case when c.id is null then m.classification_reason else c.reason end,
       ack_block = case when c.id is null then m.ack_block else c.ack_block end,
       understood_at = case when c.id is null then m.understood_at else ${at} end
     from jsonb_to_recordset(${json}::jsonb) as r(
-      id bigint, rfc_message_id text, in_reply_to text, refs jsonb, from_address text, from_name text,
-      envelope_sender text, to_list jsonb, cc jsonb, reply_to jsonb, subject text, sent_at timestamptz,
-      headers jsonb, text_body text, html_body text)
+      id bigint, "rfcMessageId" text, "inReplyTo" text, "references" jsonb, "fromAddress" text, "fromName" text,
+      "envelopeSender" text, "to" jsonb, cc jsonb, "replyTo" jsonb, subject text, "sentAt" timestamptz,
+      headers jsonb, "textBody" text, "htmlBody" text)
     left join jsonb_to_recordset(${cls}::jsonb) as c(id bigint, classification text, reason text, ack_block text) on c.id = r.id
     where m.id = r.id`);
   return facts;
