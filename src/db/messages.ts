@@ -175,11 +175,12 @@ export async function saveParsed(
     : [];
   let classified: Map<number, Classified> | undefined;
   if (classify) {
+    // atts is in part order within each message (as the parser returns them); the ids come by (message, part).
+    const idOf = new Map(attIds.map((a) => [`${a.messageId}:${a.partIndex}`, a.id]));
     const attsOf = new Map<number, MessageFacts['attachments']>();
-    for (const a of [...attIds].sort((x, y) => x.messageId - y.messageId || x.partIndex - y.partIndex)) {
-      const given = atts.find((g) => g.messageId === a.messageId && g.partIndex === a.partIndex)!;
+    for (const a of atts) {
       const own = attsOf.get(a.messageId) ?? [];
-      own.push({ id: a.id, contentType: given.contentType.toWellFormed(), filename: given.filename?.toWellFormed() ?? null, size: given.size });
+      own.push({ id: idOf.get(`${a.messageId}:${a.partIndex}`)!, contentType: a.contentType.toWellFormed(), filename: a.filename?.toWellFormed() ?? null, size: a.size });
       attsOf.set(a.messageId, own);
     }
     // What the rows will hold: the JSON they are written from, read back (the same strings, made well-formed).
