@@ -11,7 +11,7 @@ import { createRequire } from 'node:module';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { BudgetExceeded, type ParseBudgets, type ParsedMessage, type RawSource } from './mime.ts';
+import { BudgetExceeded, PARSE_CONCURRENCY, type ParseBudgets, type ParsedMessage, type RawSource } from './mime.ts';
 import type { ParseRequest } from './mime-worker.ts';
 
 /** The worker's heap cap: past it the worker ends (ERR_WORKER_OUT_OF_MEMORY), not the process. */
@@ -26,7 +26,10 @@ interface Pending {
   resolve: (m: ParsedMessage) => void;
   reject: (err: Error) => void;
   parseMs: number;
-  /** Armed once the worker is ready: a worker still starting is not one whose event loop stopped. */
+  /**
+   * Armed once the worker is ready and has begun this message: a worker still starting is not one whose
+   * event loop stopped, and a message waiting its turn in the worker is not one taking long.
+   */
   timer: NodeJS.Timeout | null;
 }
 
@@ -70,12 +73,15 @@ export interface ParsePoolOptions {
   stuckGraceMs?: number;
   /** How long a starting worker may take to say it is ready (BOOT_MS). */
   bootMs?: number;
+  /** How many messages the worker begins at once, the rest waiting in the order sent (PARSE_CONCURRENCY). */
+  concurrency?: number;
 }
 
 export function makeParsePool(opts: ParsePoolOptions = {}): ParsePool {
   const heapMb = opts.heapMb ?? WORKER_HEAP_MB;
   const graceMs = opts.stuckGraceMs ?? STUCK_GRACE_MS;
   const bootMs = opts.bootMs ?? BOOT_MS;
+  const concurrency = opts.concurrency ?? PARSE_CONCURRENCY;
   let worker: Worker | null = null;
   let ready = false;
   let boot: NodeJS.Timeout | null = null;
@@ -94,6 +100,16 @@ export function makeParsePool(opts: ParsePoolOptions = {}): ParsePool {
   };
 
   // The worker enforces the parse budget itself; this is for a worker whose event loop no longer turns.
+  // The worker begins messages in the order sent, `concurrency` at a time, so those it has begun are the
+  // first `concurrency` of `pending` (a Map keeps the order of insertion): each is armed as it gets there.
+  const armStarted = (w: Worker) => {
+    if (!ready) return;
+    let n = 0;
+    for (const p of pending.values()) {
+      if (n++ >= concurrency) break;
+      if (!p.timer) arm(w, p);
+    }
+  };
   const arm = (w: Worker, p: Pending) => {
     p.timer = setTimeout(() => {
       // Alone in the worker, this message is the one that stuck it; with others, any of them may be.
@@ -119,7 +135,7 @@ export function makeParsePool(opts: ParsePoolOptions = {}): ParsePool {
         if (worker !== w) return;
         ready = true;
         if (boot) clearTimeout(boot);
-        for (const p of pending.values()) arm(w, p);
+        armStarted(w);
         return;
       }
       const p = pending.get(r.id);
@@ -127,6 +143,7 @@ export function makeParsePool(opts: ParsePoolOptions = {}): ParsePool {
       pending.delete(r.id);
       if (p.timer) clearTimeout(p.timer);
       if (!pending.size) w.unref();
+      else armStarted(w);
       if (r.parsed) return p.resolve(r.parsed);
       const e = r.error!;
       if (e.budget !== null) return p.reject(new BudgetExceeded(e.budget));
@@ -147,7 +164,7 @@ export function makeParsePool(opts: ParsePoolOptions = {}): ParsePool {
       return new Promise<ParsedMessage>((resolve, reject) => {
         const p: Pending = { resolve, reject, parseMs: budgets.parseMs, timer: null };
         pending.set(id, p);
-        if (ready) arm(w, p);
+        armStarted(w);
         w.ref();
         w.postMessage({ id, rawFile, attachmentsDir, attachmentsRel, budgets, stem } satisfies ParseRequest);
       });

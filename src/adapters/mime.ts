@@ -50,6 +50,12 @@ export interface ParseBudgets {
   parseMs: number;
 }
 
+/**
+ * How many messages the parse worker parses at once (src/adapters/mime-worker.ts); more wait there, in the order
+ * they came. A few at once let one message's file I/O overlap another's decoding.
+ */
+export const PARSE_CONCURRENCY = 8;
+
 /** A message past one of its budgets: quarantined with this reason, raw kept. */
 export class BudgetExceeded extends Error {
   constructor(readonly reason: string) {

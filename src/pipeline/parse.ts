@@ -14,9 +14,13 @@ import { logUnderstood, saveParsedUnderstood } from './understand.ts';
 /** 'understood': parsed, and understood in the same transaction (see saveGroup). */
 export type ParseOutcome = 'parsed' | 'understood' | 'quarantined' | 'retry';
 
-/** Parsed messages saved per transaction, and how many parses the worker holds at once. */
+/**
+ * Parsed messages saved per transaction, and how many parses of a batch are in the worker's hands at once (it
+ * begins PARSE_CONCURRENCY of them, the rest wait there): enough that it has the next at hand while this thread
+ * is busy saving a group (tens of milliseconds), which would otherwise leave it idle.
+ */
 const CHUNK = 64;
-const IN_FLIGHT = 8;
+const IN_FLIGHT = 96;
 /** Larger messages are parsed alone: their streams hold more memory. */
 const SOLO_BYTES = 4 * 1024 * 1024;
 
@@ -75,9 +79,10 @@ export async function parseOne(deps: IngestDeps, msg: Pending): Promise<ParseOut
 /**
  * Parses messages with IN_FLIGHT at a time in the worker and saves the results CHUNK at a time, each save
  * running while the next parses go on. Attempts are counted for all of them first, in one statement.
- * Outcomes in order.
+ * `hooks.sent` is called once every message has been handed to the parser (or has failed), `hooks.parsed`
+ * once every parse has ended. Outcomes in order.
  */
-async function parseMany(deps: IngestDeps, msgs: Pending[], onParsed?: () => void): Promise<ParseOutcome[]> {
+async function parseMany(deps: IngestDeps, msgs: Pending[], hooks: { sent?: () => void; parsed?: () => void } = {}): Promise<ParseOutcome[]> {
   const { db, limits } = deps;
   const attempts = await countParseAttempts(db.orm, msgs.map((m) => m.id));
   const outcomes: ParseOutcome[] = new Array(msgs.length);
@@ -94,6 +99,7 @@ async function parseMany(deps: IngestDeps, msgs: Pending[], onParsed?: () => voi
     return saving;
   };
   await eachLimited(msgs, IN_FLIGHT, async (m, i) => {
+    if (i === msgs.length - 1) hooks.sent?.();
     const attempt = attempts.get(m.id) ?? 0;
     if (attempt > limits.parseAttempts) {
       outcomes[i] = await outOfAttempts(deps, m.id);
@@ -108,7 +114,10 @@ async function parseMany(deps: IngestDeps, msgs: Pending[], onParsed?: () => voi
     }
     ready.push({ i, id: m.id, parsed });
     if (ready.length >= CHUNK) void flush();
-  }).finally(() => onParsed?.());
+  }).finally(() => {
+    hooks.sent?.();
+    hooks.parsed?.();
+  });
   await flush();
   if (saveError) throw (saveError as { err: unknown }).err;
   return outcomes;
@@ -163,9 +172,12 @@ export async function parsePending(deps: IngestDeps, opts: { batch?: number; sig
       counts[o === 'understood' ? 'parsed' : o]++;
     });
   const size = opts.batch ?? 128;
-  // A batch's last saves run while the next batch parses, and the next batch is looked up meanwhile: the
-  // worker waits for neither. Each batch's outcome is held, with its error, until all have ended.
+  // The next batch is looked up, its attempts counted and its messages handed to the worker while the last of
+  // the batch before are still being parsed, and its saves run while later batches parse: the worker waits for
+  // none of it. Each batch's outcome is held, with its error, until all have ended; a batch is begun only when
+  // the saves of all but the two before it have ended (what waits to be saved stays bounded).
   const saving: Array<Promise<{ outs: ParseOutcome[] } | { err: unknown }>> = [];
+  const inParser: Promise<unknown>[] = [];
   let saved: Awaited<(typeof saving)[number]>[] = [];
   let next = pendingParse(deps.db.orm, size, 0);
   try {
@@ -175,13 +187,22 @@ export async function parsePending(deps: IngestDeps, opts: { batch?: number; sig
       if (!batch.length) break;
       const afterId = batch[batch.length - 1].id;
       next = pendingParse(deps.db.orm, size, afterId);
+      if (saving.length >= 3) await saving[saving.length - 3];
       const alone = (m: (typeof batch)[number]) => m.parseAttempts > 0 || m.size > SOLO_BYTES;
+      const lone = batch.filter(alone);
+      let sent!: () => void;
       let parsed!: () => void;
-      const parsing = new Promise<void>((resolve) => (parsed = resolve));
-      const run = parseMany(deps, batch.filter((m) => !alone(m)), parsed).then((outs) => ({ outs }), (err: unknown) => ({ err }));
+      const handedOver = new Promise<void>((resolve) => (sent = resolve));
+      const ended = new Promise<void>((resolve) => (parsed = resolve));
+      const run = parseMany(deps, batch.filter((m) => !alone(m)), { sent, parsed }).then((outs) => ({ outs }), (err: unknown) => ({ err }));
       saving.push(run);
-      await Promise.race([parsing, run]); // a batch that fails before parsing anything (its attempts not counted) ends too
-      for (const m of batch.filter(alone)) {
+      // a batch that fails before parsing anything (its attempts not counted) ends too
+      inParser.push(Promise.race([ended, run]));
+      await Promise.race([handedOver, run]);
+      if (!lone.length) continue;
+      // Alone means alone in the parser: every parse handed over before has ended first.
+      await Promise.all(inParser);
+      for (const m of lone) {
         if (opts.signal?.aborted) break;
         add(await parseMany(deps, [m]));
       }

@@ -153,6 +153,76 @@ describe('a worker that starts slowly', () => {
   });
 });
 
+describe('messages sent ahead', () => {
+  /**
+   * A stand-in that begins one message at a time, in the order sent, and takes `ms` over each (as the real
+   * worker does, PARSE_CONCURRENCY at a time); it tells how many it had begun at most at once.
+   */
+  const oneAtATime = (ms: number) => (options: WorkerOptions) =>
+    new Worker(
+      `const { parentPort } = require('node:worker_threads');
+       parentPort.postMessage({ ready: true });
+       const waiting = [];
+       let busy = false;
+       const next = () => {
+         const req = waiting.shift();
+         if (!req) return void (busy = false);
+         busy = true;
+         setTimeout(() => { parentPort.postMessage({ id: req.id, parsed: { subject: req.rawFile } }); next(); }, ${ms});
+       };
+       parentPort.on('message', (req) => { waiting.push(req); if (!busy) next(); });`,
+      { ...options, eval: true },
+    );
+
+  it('are timed from when the worker begins them, not from when they were sent', async () => {
+    // Five sent at once, 150 ms each: the last begins 600 ms after it was sent, past its 100 ms budget and
+    // 150 ms grace counted from then; counted from its beginning, each is well within.
+    const pool = makeParsePool({ start: oneAtATime(150), stuckGraceMs: 150, concurrency: 1 });
+    try {
+      const names = ['/m/a', '/m/b', '/m/c', '/m/d', '/m/e'];
+      const got = await Promise.all(names.map((n) => pool.parse(n, '/nowhere', 'nowhere', { ...budgets, parseMs: 100 })));
+      expect(got.map((m) => m.subject)).toEqual(names);
+    } finally {
+      await pool.stop();
+    }
+  });
+
+  it('still end a worker that stops answering, the one it had begun being past its time', async () => {
+    // The first begun never answers: it is the one stuck, and those waiting behind it fail with it (a retry).
+    const pool = makeParsePool({
+      start: (options) =>
+        new Worker(
+          `const { parentPort } = require('node:worker_threads');
+           parentPort.postMessage({ ready: true });
+           parentPort.on('message', (req) => { if (req.rawFile.includes('stuck')) for (;;); });`,
+          { ...options, eval: true },
+        ),
+      stuckGraceMs: 100,
+      concurrency: 1,
+    });
+    try {
+      const started = Date.now();
+      const all = await Promise.allSettled(['/m/stuck', '/m/x', '/m/y'].map((n) => pool.parse(n, '/nowhere', 'nowhere', { ...budgets, parseMs: 100 })));
+      for (const r of all) expect(r).toMatchObject({ status: 'rejected', reason: { message: 'the parser stopped answering' } });
+      expect(Date.now() - started).toBeLessThan(5_000);
+    } finally {
+      await pool.stop();
+    }
+  });
+
+  it('are all parsed by the real worker, however many are sent at once', async () => {
+    const pool = makeParsePool();
+    try {
+      const names = Array.from({ length: 40 }, (_, i) => file(`ahead-${i}.eml`, `From: a@example.org\r\nSubject: ahead ${i}\r\n\r\nbody ${i}\r\n`));
+      const got = await Promise.all(names.map((f, i) => pool.parse(f, path.join(dir, `att-ahead-${i}`), `att-ahead-${i}`, budgets)));
+      expect(got.map((m) => m.subject)).toEqual(names.map((_, i) => `ahead ${i}`));
+      expect(got.map((m) => m.text?.trim())).toEqual(names.map((_, i) => `body ${i}`));
+    } finally {
+      await pool.stop();
+    }
+  });
+});
+
 describe('an idle worker', () => {
   it('does not keep the process alive, and a busy one does', () => {
     const raw = file('alive.eml', 'From: a@example.org\r\nSubject: alive\r\n\r\nbody\r\n');
