@@ -57,6 +57,8 @@ export class MailError extends Error implements SendFailure {
 
 export interface Mailer {
   readonly kind: 'smtp' | 'files';
+  /** How many sends it takes at once (the outbox sends in as many lanes). */
+  readonly concurrency: number;
   /** Resolves once the server accepted the message (or the file is durable); throws a MailError otherwise. */
   send(m: OutgoingMail): Promise<SendResult>;
   /** For `intake doctor`: connect and log in (SMTP), or check the folder is writable. */
@@ -186,6 +188,8 @@ export function makeSmtpMailer(o: SmtpOptions): Mailer {
 
   return {
     kind: 'smtp',
+    // One connection, one transaction at a time: whether the server took the DATA is read from its log.
+    concurrency: 1,
     send: (m) =>
       one(async () => {
         const raw = await buildMessage(m);
@@ -241,9 +245,13 @@ async function writeDurably(file: string, data: Buffer): Promise<void> {
  * Return-Path line (as a delivery agent writes it), so the file shows the envelope too. Written to a temporary
  * name, fsynced, renamed: a file there is a complete message.
  */
+const FILE_SENDS_AT_ONCE = 4;
+
 export function makeFileMailer(dir: string): Mailer {
   return {
     kind: 'files',
+    // Each file is its own: a few written at once overlap their fsyncs (and the outbox rows' commits).
+    concurrency: FILE_SENDS_AT_ONCE,
     async send(m) {
       const raw = await buildMessage(m);
       const file = path.join(dir, `${m.id}-${m.kind.replace(/[^a-z_]/g, '')}.eml`);

@@ -1,9 +1,12 @@
 // Stage: send what the outbox holds, every kind the same way (acknowledgements, digests, family mail).
 //
-// One row at a time: claim it (state `sending`, committed before any byte goes out), send, then record the
-// outcome (`sent`, back to `queued` with a later run_after, `failed`, or `uncertain`), as src/core/delivery.ts
-// decides; the outcome is committed in the same transaction as the next row's claim. A row still `sending` when a sender starts was interrupted by a crash at an unknown point, possibly
-// after the server took the message: it becomes `uncertain` and is never sent again automatically (RFC 1047).
+// Row by row: claim it (state `sending`, committed before any byte goes out), send, then record the outcome
+// (`sent`, back to `queued` with a later run_after, `failed`, or `uncertain`), as src/core/delivery.ts decides;
+// the outcome is committed in the same transaction as the next row's claim. As many rows go out at once as the
+// mailer takes (its `concurrency`: one for SMTP, a few for the .eml folder), each in its own lane of claim, send
+// and outcome. A row still `sending` when a sender starts was interrupted by a crash at an unknown point,
+// possibly after the server took the message: it becomes `uncertain` and is never sent again automatically
+// (RFC 1047). A crash leaves at most `concurrency` rows so: those whose send had begun.
 // A refused SMTP login pauses sending (recorded for `intake doctor`) without touching the row's attempts.
 import type { App } from '../app.ts';
 import type { Db } from '../db/client.ts';
@@ -73,10 +76,12 @@ function mailOf(row: OutboxRow, campaign: Campaign, date: Date) {
 }
 
 /**
- * Sends every due row, one at a time, until none is due or the signal is aborted. A send's outcome is committed
- * together with the next row's claim (one commit per mail instead of two); either way the claim (`sending`) is
- * committed before its SMTP transaction starts, and a crash before that commit leaves the sent row `sending`
- * (then `uncertain`, never resent), as a crash before a commit of its own would.
+ * Sends every due row until none is due or the signal is aborted, in `mailer.concurrency` lanes. In a lane, a
+ * send's outcome is committed together with the lane's next claim (one commit per mail instead of two); either
+ * way the claim (`sending`) is committed before its send starts, and a crash before that commit leaves the sent
+ * row `sending` (then `uncertain`, never resent), as a crash before a commit of its own would. An error in one
+ * lane (a refused login pauses sending) stops the others after their current send; it is thrown once all have
+ * written their last outcome.
  */
 export async function sendDue(deps: OutboxDeps, signal?: AbortSignal): Promise<SendCounts> {
   const policy = deps.policy ?? DEFAULT_DELIVERY_POLICY;
@@ -90,71 +95,75 @@ export async function sendDue(deps: OutboxDeps, signal?: AbortSignal): Promise<S
     `not sent within ${deps.campaign.limits.ackMaxAgeHours} hours; dropped rather than sent late`,
   );
   let wasPaused = readSmtpStatus(deps.dataDir)?.state === 'paused';
-  /** The last send's outcome, not yet written: it goes in with the next claim. */
-  let outcome: ((q: Queryable) => Promise<void>) | null = null;
-  const settle = async () => {
-    if (outcome) await outcome(db.orm);
-    outcome = null;
-  };
+  let stopped = false;
 
-  try {
-    while (!signal?.aborted) {
-      const row = await db.orm.transaction(async (tx) => {
-        if (outcome) await outcome(tx);
-        const [r] = await claimDue(tx, now(deps), 1);
-        return r;
-      });
-      outcome = null;
-      if (!row) break;
-      failpoint('outbox.after-claim');
-      if (!row.to) {
-        outcome = (q) => markEnded(q, row.id, 'failed', 'no recipient', now(deps));
-        counts.failed++;
-        continue;
-      }
-      failpoint('outbox.before-send');
-      let response: string;
-      try {
-        response = (await deps.mailer.send(mailOf(row, deps.campaign, now(deps)))).response;
-      } catch (err) {
-        if (!(err instanceof MailError)) throw err;
-        const d = decideDelivery(err, row.attempts, policy);
+  const lane = async () => {
+    /** The lane's last send's outcome, not yet written: it goes in with the lane's next claim. */
+    let outcome: ((q: Queryable) => Promise<void>) | null = null;
+    try {
+      while (!signal?.aborted && !stopped) {
+        const row = await db.orm.transaction(async (tx) => {
+          if (outcome) await outcome(tx);
+          const [r] = await claimDue(tx, now(deps), 1);
+          return r;
+        });
+        outcome = null;
+        if (!row) break;
+        failpoint('outbox.after-claim');
+        if (!row.to) {
+          outcome = (q) => markEnded(q, row.id, 'failed', 'no recipient', now(deps));
+          counts.failed++;
+          continue;
+        }
+        failpoint('outbox.before-send');
+        let response: string;
+        try {
+          response = (await deps.mailer.send(mailOf(row, deps.campaign, now(deps)))).response;
+        } catch (err) {
+          if (!(err instanceof MailError)) throw err;
+          const d = decideDelivery(err, row.attempts, policy);
+          const at = now(deps);
+          if (d.outcome === 'paused') {
+            await releaseClaim(db.orm, row.id, at);
+            const until = new Date(at.getTime() + d.pauseMs);
+            writeSmtpStatus(deps.dataDir, { state: 'paused', at: at.toISOString(), until: until.toISOString(), error: d.error });
+            throw new IntakeError('SMTP', `the SMTP server refused our login; sending paused until ${until.toISOString()}: ${d.error}`, {
+              cause: err,
+              retryAfterMs: d.pauseMs,
+            });
+          }
+          if (d.outcome === 'retry') {
+            outcome = (q) => markRetry(q, row.id, new Date(at.getTime() + d.delayMs), d.error, at);
+            counts.retry++;
+          } else {
+            const ended = d.outcome;
+            outcome = (q) => markEnded(q, row.id, ended, d.error, at);
+            counts[ended]++;
+          }
+          log.warn({ outbox: row.id, kind: row.kind, outcome: d.outcome, attempts: row.attempts, code: err.code, reply: err.responseCode }, 'send failed');
+          continue;
+        }
+        failpoint('outbox.after-send');
         const at = now(deps);
-        if (d.outcome === 'paused') {
-          await releaseClaim(db.orm, row.id, at);
-          const until = new Date(at.getTime() + d.pauseMs);
-          writeSmtpStatus(deps.dataDir, { state: 'paused', at: at.toISOString(), until: until.toISOString(), error: d.error });
-          throw new IntakeError('SMTP', `the SMTP server refused our login; sending paused until ${until.toISOString()}: ${d.error}`, {
-            cause: err,
-            retryAfterMs: d.pauseMs,
-          });
+        outcome = (q) => markSent(q, row.id, at);
+        counts.sent++;
+        log.info({ outbox: row.id, kind: row.kind, reply: response.slice(0, 3) }, 'mail sent');
+        if (wasPaused) {
+          writeSmtpStatus(deps.dataDir, { state: 'ok', at: at.toISOString() });
+          wasPaused = false;
         }
-        if (d.outcome === 'retry') {
-          outcome = (q) => markRetry(q, row.id, new Date(at.getTime() + d.delayMs), d.error, at);
-          counts.retry++;
-        } else {
-          const ended = d.outcome;
-          outcome = (q) => markEnded(q, row.id, ended, d.error, at);
-          counts[ended]++;
-        }
-        log.warn({ outbox: row.id, kind: row.kind, outcome: d.outcome, attempts: row.attempts, code: err.code, reply: err.responseCode }, 'send failed');
-        continue;
       }
-      failpoint('outbox.after-send');
-      const at = now(deps);
-      outcome = (q) => markSent(q, row.id, at);
-      counts.sent++;
-      log.info({ outbox: row.id, kind: row.kind, reply: response.slice(0, 3) }, 'mail sent');
-      if (wasPaused) {
-        writeSmtpStatus(deps.dataDir, { state: 'ok', at: at.toISOString() });
-        wasPaused = false;
-      }
+    } catch (err) {
+      stopped = true;
+      throw err;
+    } finally {
+      // Aborted, or stopped by an error: the last outcome is still written (a failed write leaves the row
+      // `sending`, which recovery turns into `uncertain`).
+      if (outcome) await (outcome as (q: Queryable) => Promise<void>)(db.orm);
     }
-  } finally {
-    // Aborted, or stopped by an error: the last outcome is still written (a failed write leaves the row
-    // `sending`, which recovery turns into `uncertain`).
-    await settle();
-  }
+  };
+  const lanes = await Promise.allSettled(Array.from({ length: Math.max(1, deps.mailer.concurrency) }, lane));
+  for (const r of lanes) if (r.status === 'rejected') throw r.reason;
   return counts;
 }
 

@@ -15,7 +15,7 @@ import { outbox } from '../../src/db/schema.ts';
 import { getOutbox, mailDomain, queueMail } from '../../src/db/outbox.ts';
 import { ackHeaders } from '../../src/core/ack.ts';
 import { outboxDepsOf, recoverOutbox, sendDue, type OutboxDeps } from '../../src/pipeline/outbox.ts';
-import { makeSmtpMailer, readSmtpStatus } from '../../src/adapters/smtp.ts';
+import { makeSmtpMailer, readSmtpStatus, type Mailer, type OutgoingMail } from '../../src/adapters/smtp.ts';
 import { IntakeError } from '../../src/errors.ts';
 import { setFailpoints } from '../../src/runtime/failpoints.ts';
 import { PROJECT_ROOT } from '../../src/config.ts';
@@ -430,5 +430,78 @@ describe.each(backends)('outbox as .eml files on %s', (backend) => {
     expect(fs.statSync(path.join(dir, `${id}-ack.eml`)).mode & 0o777).toBe(0o600);
     expect(fs.readdirSync(dir).some((f) => f.endsWith('.tmp'))).toBe(false);
     expect((await row(app, id)).state).toBe('sent');
+  });
+});
+
+describe.each(backends)('outbox lanes on %s', (backend) => {
+  let app: TestApp;
+  beforeAll(async () => {
+    app = await makeTestApp(backend);
+  });
+  afterAll(async () => {
+    await app?.cleanup();
+  });
+  afterEach(async () => {
+    setFailpoints(undefined);
+    await app.db.orm.delete(outbox);
+  });
+
+  /** A mailer of our own interface: takes `concurrency` sends at once, each 20 ms, and tells what it saw. */
+  function countingMailer(concurrency: number, failOn?: string): Mailer & { seen: string[]; most: number } {
+    let now = 0;
+    const m = {
+      kind: 'files' as const,
+      concurrency,
+      seen: [] as string[],
+      most: 0,
+      async send(mail: OutgoingMail) {
+        m.most = Math.max(m.most, ++now);
+        m.seen.push(mail.to);
+        try {
+          await new Promise((r) => setTimeout(r, 20));
+          if (mail.to === failOn) throw new Error('the disk went away');
+          return { response: 'ok' };
+        } finally {
+          now--;
+        }
+      },
+      verify: async () => 'ok',
+      close: async () => {},
+    };
+    return m;
+  }
+
+  it('sends in as many lanes as the mailer takes, every row once', async () => {
+    const clock = movableClock();
+    for (let i = 0; i < 10; i++) await queueAck(app, `ack:l${i}`, `l${i}@example.tj`, clock.now());
+    const mailer = countingMailer(3);
+    const c = await sendDue({ ...outboxDepsOf(app), clock, mailer });
+    expect(c.sent).toBe(10);
+    expect(mailer.most).toBe(3);
+    expect([...mailer.seen].sort()).toEqual(Array.from({ length: 10 }, (_, i) => `l${i}@example.tj`).sort());
+    const states = await app.db.orm.execute(sql`SELECT state, count(*)::int AS n FROM outbox GROUP BY state`);
+    expect(states.rows).toEqual([{ state: 'sent', n: 10 }]);
+  });
+
+  it('an error in one lane stops the others after their current send; only rows whose send began are left sending', async () => {
+    const clock = movableClock();
+    for (let i = 0; i < 12; i++) await queueAck(app, `ack:e${i}`, `e${i}@example.tj`, clock.now());
+    const mailer = countingMailer(3, 'e4@example.tj');
+    await expect(sendDue({ ...outboxDepsOf(app), clock, mailer })).rejects.toThrow('the disk went away');
+    const rows = (await app.db.orm.select().from(outbox)).map((r) => ({ to: r.to, state: r.state }));
+    const sending = rows.filter((r) => r.state === 'sending').map((r) => r.to);
+    // the failing send, and those begun beside it before the lanes stopped: each of them was handed to the mailer
+    expect(sending).toContain('e4@example.tj');
+    expect(sending.length).toBeLessThanOrEqual(3);
+    for (const to of sending) expect(mailer.seen).toContain(to);
+    // every row handed over is either sent or left sending (never queued again), and the rest were never tried
+    for (const r of rows) expect(mailer.seen.includes(r.to!) ? ['sent', 'sending'] : ['queued']).toContain(r.state);
+    expect(rows.filter((r) => r.state === 'queued').length).toBeGreaterThan(0);
+  });
+
+  it('the .eml folder takes several at once, SMTP one', async () => {
+    expect(app.mailer.kind).toBe('files');
+    expect(app.mailer.concurrency).toBeGreaterThan(1);
+    expect(makeSmtpMailer({ url: 'smtp://127.0.0.1:1', heloName: 'example.org', log: app.log }).concurrency).toBe(1);
   });
 });
