@@ -82,7 +82,11 @@ export async function parseOne(deps: IngestDeps, msg: Pending): Promise<ParseOut
  * `hooks.sent` is called once every message has been handed to the parser (or has failed), `hooks.parsed`
  * once every parse has ended. Outcomes in order.
  */
-async function parseMany(deps: IngestDeps, msgs: Pending[], hooks: { sent?: () => void; parsed?: () => void } = {}): Promise<ParseOutcome[]> {
+async function parseMany(
+  deps: IngestDeps,
+  msgs: Pending[],
+  hooks: { sent?: () => void; parsed?: () => void; understood?: (n: number) => void } = {},
+): Promise<ParseOutcome[]> {
   const { db, limits } = deps;
   const attempts = await countParseAttempts(db.orm, msgs.map((m) => m.id));
   const outcomes: ParseOutcome[] = new Array(msgs.length);
@@ -95,7 +99,7 @@ async function parseMany(deps: IngestDeps, msgs: Pending[], hooks: { sent?: () =
     const group = ready;
     ready = [];
     if (group.length)
-      saving = saving.then(() => saveGroup(deps, group, attempts, outcomes)).catch((err) => void (saveError ??= { err }));
+      saving = saving.then(() => saveGroup(deps, group, attempts, outcomes, hooks.understood)).catch((err) => void (saveError ??= { err }));
     return saving;
   };
   await eachLimited(msgs, IN_FLIGHT, async (m, i) => {
@@ -133,6 +137,7 @@ async function saveGroup(
   group: Array<{ i: number; id: number; parsed: ParsedMessage }>,
   attempts: Map<number, number>,
   outcomes: ParseOutcome[],
+  onUnderstood?: (n: number) => void,
 ): Promise<void> {
   const { db, log } = deps;
   try {
@@ -144,6 +149,7 @@ async function saveGroup(
       outcomes[g.i] = 'understood';
     }
     logUnderstood(deps, decided);
+    onUnderstood?.(group.length);
     return;
   } catch (err) {
     log.debug({ ids: group.map((g) => g.id), err: errorMessage(err) }, 'saving parsed messages together failed: one by one');
@@ -161,9 +167,10 @@ async function saveGroup(
 /**
  * Parses everything pending, in batches, oldest first. Fresh small messages go together; a message tried
  * before, or a large one, is parsed on its own, so one that ends the worker (or the process) in company costs
- * its neighbours one attempt at most, and never their quarantine. Returns counts.
+ * its neighbours one attempt at most, and never their quarantine. Returns counts. `onUnderstood` hears, as each
+ * group is committed, how many of its messages were understood with their parse.
  */
-export async function parsePending(deps: IngestDeps, opts: { batch?: number; signal?: AbortSignal } = {}) {
+export async function parsePending(deps: IngestDeps, opts: { batch?: number; signal?: AbortSignal; onUnderstood?: (n: number) => void } = {}) {
   const counts = { parsed: 0, quarantined: 0, retry: 0, understood: 0 };
   // parsed counts every message parsed; understood those of them understood in the same transaction
   const add = (outs: ParseOutcome[]) =>
@@ -194,7 +201,10 @@ export async function parsePending(deps: IngestDeps, opts: { batch?: number; sig
       let parsed!: () => void;
       const handedOver = new Promise<void>((resolve) => (sent = resolve));
       const ended = new Promise<void>((resolve) => (parsed = resolve));
-      const run = parseMany(deps, batch.filter((m) => !alone(m)), { sent, parsed }).then((outs) => ({ outs }), (err: unknown) => ({ err }));
+      const run = parseMany(deps, batch.filter((m) => !alone(m)), { sent, parsed, understood: opts.onUnderstood }).then(
+        (outs) => ({ outs }),
+        (err: unknown) => ({ err }),
+      );
       saving.push(run);
       // a batch that fails before parsing anything (its attempts not counted) ends too
       inParser.push(Promise.race([ended, run]));
@@ -204,7 +214,7 @@ export async function parsePending(deps: IngestDeps, opts: { batch?: number; sig
       await Promise.all(inParser);
       for (const m of lone) {
         if (opts.signal?.aborted) break;
-        add(await parseMany(deps, [m]));
+        add(await parseMany(deps, [m], { understood: opts.onUnderstood }));
       }
     }
   } finally {

@@ -59,11 +59,17 @@ export async function followChain<T>(work: Promise<T>, stages: FollowStage[], op
     changes();
   });
   const upstreamDone = (i: number) => (i === 0 ? drained : ended[i - 1]);
-  // A later stage looks again when the one before it has ended a pass that did something, or, while that
-  // pass goes on (it takes all that is ready, however long that is), every SLOW_LOOK_MS; not when the stage
-  // before sits idle: a look then would only cost queries. The first stage follows the inbox, which says
-  // nothing until it ends: it looks every 50 ms.
+  // A later stage looks again when a stage before it has ended a pass that did something (not only the one
+  // just before: a pass of media jobs that found no video passes on nothing, yet the messages understood
+  // meanwhile are for the acknowledgements), or, while the pass of the one before goes on (it takes all that
+  // is ready, however long that is), every SLOW_LOOK_MS; not when the stages before sit idle: a look then would
+  // only cost queries. The first stage follows the inbox, which says nothing until it ends: it looks every 50 ms.
   const progress = stages.map(() => 0);
+  const upstreamProgress = (i: number) => {
+    let n = 0;
+    for (let j = 0; j < i; j++) n += progress[j];
+    return n;
+  };
   const running = stages.map(() => false);
   const loops = stages.map(async (stage, i) => {
     let seen = -1;
@@ -72,12 +78,12 @@ export async function followChain<T>(work: Promise<T>, stages: FollowStage[], op
       while (!opts.signal?.aborted) {
         const finalPass = upstreamDone(i); // read before the pass: work stored during it is seen next time
         if (finalPass && stage.last) return await stage.last();
-        const news = i === 0 || progress[i - 1] !== seen || (running[i - 1] && Date.now() - lookedAt >= SLOW_LOOK_MS);
+        const news = i === 0 || upstreamProgress(i) !== seen || (running[i - 1] && Date.now() - lookedAt >= SLOW_LOOK_MS);
         if (!finalPass && !news) {
           await waitChange(50);
           continue;
         }
-        if (i > 0) seen = progress[i - 1];
+        if (i > 0) seen = upstreamProgress(i);
         lookedAt = Date.now();
         running[i] = true;
         const n = await stage.pass().finally(() => (running[i] = false));
@@ -101,15 +107,15 @@ export async function followChain<T>(work: Promise<T>, stages: FollowStage[], op
 /**
  * The parse and understand stages of followChain, adding up into `total`. Messages are understood as their
  * parse is saved; the understand stage takes what that left (a save that fell back to one message at a time)
- * and passes on, as its own, what the parse stage understood, so the stages after it follow as before.
+ * and passes on, as its own, what the parse stage has understood so far (counted as each group is saved, not
+ * when the parse stage's pass ends, which is when the inbox is drained), so the stages after it follow as before.
  */
 export function processStages(deps: IngestDeps, total: ProcessCounts, opts: { signal?: AbortSignal } = {}): FollowStage[] {
   let understoodInParse = 0;
   return [
     {
       pass: async () => {
-        const c = await parsePending(deps, opts);
-        understoodInParse += c.understood;
+        const c = await parsePending(deps, { ...opts, onUnderstood: (n) => (understoodInParse += n) });
         total.parsed += c.parsed;
         total.quarantined += c.quarantined;
         total.retry = c.retry; // still to retry after the latest pass: a message failing every pass counts once
@@ -118,8 +124,9 @@ export function processStages(deps: IngestDeps, total: ProcessCounts, opts: { si
     },
     {
       pass: async () => {
-        const n = (await understandPending(deps, opts)) + understoodInParse;
+        const passed = understoodInParse; // taken before the wait: what is understood meanwhile is for the next pass
         understoodInParse = 0;
+        const n = (await understandPending(deps, opts)) + passed;
         total.understood += n;
         return n;
       },

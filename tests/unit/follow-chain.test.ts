@@ -71,6 +71,45 @@ describe('followChain', () => {
   });
 });
 
+describe('followChain, stages that pass nothing on', () => {
+  it('wakes a stage when any stage before it did something, not only the one just before', async () => {
+    vi.useFakeTimers();
+    let finish!: (v: number) => void;
+    const work = new Promise<number>((r) => (finish = r));
+    let queued = 2; // understood messages, one per pass
+    let forAcks = 0;
+    const acked: number[] = [];
+    const stages: FollowStage[] = [
+      {
+        pass: async () => {
+          if (!queued) return 0;
+          queued--;
+          forAcks++;
+          return 1;
+        },
+      },
+      // media: nothing to do for these messages, ever
+      { pass: async () => 0 },
+      {
+        pass: async () => {
+          acked.push(forAcks);
+          const n = forAcks;
+          forAcks = 0;
+          return n;
+        },
+      },
+    ];
+    let result: number | undefined;
+    void followChain(work, stages).then((r) => (result = r));
+    await flush();
+    // both taken while the drain runs, though the stage in between passed nothing on, with no timer fired
+    expect(acked.reduce((a, b) => a + b, 0)).toBe(2);
+    finish(2);
+    await flush();
+    expect(result).toBe(2);
+  });
+});
+
 describe('followChain waits', () => {
   it('keep no more than one abort listener per stage on the run signal, and none after it', async () => {
     const ac = new AbortController();
