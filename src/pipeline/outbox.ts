@@ -100,6 +100,9 @@ export async function sendDue(deps: OutboxDeps, signal?: AbortSignal): Promise<S
   const lane = async () => {
     /** The lane's last send's outcome, not yet written: it goes in with the lane's next claim. */
     let outcome: ((q: Queryable) => Promise<void>) | null = null;
+    const settle = async () => {
+      if (outcome) await outcome(db.orm);
+    };
     try {
       while (!signal?.aborted && !stopped) {
         const row = await db.orm.transaction(async (tx) => {
@@ -159,7 +162,7 @@ export async function sendDue(deps: OutboxDeps, signal?: AbortSignal): Promise<S
     } finally {
       // Aborted, or stopped by an error: the last outcome is still written (a failed write leaves the row
       // `sending`, which recovery turns into `uncertain`).
-      if (outcome) await (outcome as (q: Queryable) => Promise<void>)(db.orm);
+      await settle();
     }
   };
   const lanes = await Promise.allSettled(Array.from({ length: Math.max(1, deps.mailer.concurrency) }, lane));
