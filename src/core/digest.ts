@@ -164,8 +164,7 @@ function itemSummary(i: DigestItem): { label: string; body: string } {
   return { label: `#${i.id} video from ${name}`, body: state };
 }
 
-function itemLi(i: DigestItem): Html {
-  const s = itemSummary(i);
+function itemLi(i: DigestItem, s: { label: string; body: string }): Html {
   return html`<li style="${D.li}"><strong>${s.label}</strong> <span style="${D.tag}">${i.status}</span><br>${s.body}</li>`;
 }
 
@@ -182,6 +181,14 @@ function byStory(d: DailyDigestData, list: DigestItem[]): Array<{ story: number 
 }
 
 export function renderDailyDigest(d: DailyDigestData): Rendered {
+  // Each item is summarised once, for the HTML and the text alike (an excerpt per message).
+  const summaries = new Map<DigestItem, { label: string; body: string }>();
+  const summary = (i: DigestItem) => {
+    let s = summaries.get(i);
+    if (!s) summaries.set(i, (s = itemSummary(i)));
+    return s;
+  };
+  const li = (i: DigestItem) => itemLi(i, summary(i));
   const newCount = d.newItems.length;
   const subject = `${d.campaign.hashtag} daily digest ${d.day}: ${plural(newCount, 'new item')}, ${d.triage.length} in triage`;
   const all = d.totals.reduce((a, t) => a + t.pending + t.approved + t.rejected, 0);
@@ -205,10 +212,10 @@ export function renderDailyDigest(d: DailyDigestData): Rendered {
 ${section(
   'New items',
   newCount,
-  html`${groups.map((g) => html`<h3 style="${D.h3}">${storyTitle(d, g.story)} (${g.items.length} new)</h3><ul style="${D.ul}">${g.items.map(itemLi)}</ul>`)}`,
+  html`${groups.map((g) => html`<h3 style="${D.h3}">${storyTitle(d, g.story)} (${g.items.length} new)</h3><ul style="${D.ul}">${g.items.map(li)}</ul>`)}`,
   'Nothing new since the last digest.',
 )}
-${section('Triage queue: items waiting for a story', d.triage.length, html`<p style="${D.muted}">Link each with <code>intake assign &lt;item&gt; &lt;story&gt;</code>.</p><ul style="${D.ul}">${d.triage.map(itemLi)}</ul>`, 'Empty.')}
+${section('Triage queue: items waiting for a story', d.triage.length, html`<p style="${D.muted}">Link each with <code>intake assign &lt;item&gt; &lt;story&gt;</code>.</p><ul style="${D.ul}">${d.triage.map(li)}</ul>`, 'Empty.')}
 ${section(
   'Videos rejected or failed',
   d.videoProblems.length,
@@ -238,7 +245,7 @@ ${section(
     t.push(`  ${storyTitle(d, r.story)}: ${d.newItems.filter((i) => i.story === r.story).length} / ${r.pending} / ${r.approved} / ${r.rejected}`);
   if (!d.totals.length) t.push('  Nothing has arrived yet.');
   const textItem = (i: DigestItem) => {
-    const s = itemSummary(i);
+    const s = summary(i);
     return `  - ${s.label} [${i.status}]\n    ${s.body}`;
   };
   t.push('', `NEW ITEMS (${newCount})`);

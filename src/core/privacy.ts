@@ -47,11 +47,26 @@ export function redactAddresses(text: string): string {
   return pos === 0 ? text : out + text.slice(pos);
 }
 
+/**
+ * `text.replace(/\s+/g, ' ').trim().slice(0, n)`, folding only as much of the text as that needs: a prefix
+ * twice the window, then longer ones until its fold is longer than n. Then its first n characters are final: a
+ * run of whitespace folds to one space however far it goes on, so the last of them cannot be a trailing run
+ * that the trim of the whole text would remove (a character follows it).
+ */
+export function foldedStart(text: string, n: number): string {
+  for (let end = 2 * n + 64; ; end *= 2) {
+    if (end >= text.length) return text.replace(/\s+/g, ' ').trim().slice(0, n);
+    const folded = text.slice(0, end).replace(/\s+/g, ' ').trimStart();
+    if (folded.length > n) return folded.slice(0, n);
+  }
+}
+
 /** A short single-paragraph excerpt: whitespace folded, addresses removed, cut at a word near `max` characters. */
 export function excerpt(text: string, max = 160): string {
   // Fold, keep a window well past the cut (an address cannot straddle it unseen: its labels are at most 63
-  // characters), and only then redact: a long message costs no more than a short one.
-  const flat = redactAddresses(text.replace(/\s+/g, ' ').trim().slice(0, max + 256));
+  // characters), and only then redact: a long message costs no more than a short one (and is folded only as
+  // far as the window reaches).
+  const flat = redactAddresses(foldedStart(text, max + 256));
   if (flat.length <= max) return flat;
   const cut = flat.slice(0, max);
   const space = cut.lastIndexOf(' ');
