@@ -76,7 +76,8 @@ function mailOf(row: OutboxRow, campaign: Campaign, date: Date) {
 }
 
 /**
- * Sends every due row until none is due or the signal is aborted, in `mailer.concurrency` lanes. In a lane, a
+ * Sends every due row until none is due or the signal is aborted, in up to `mailer.concurrency` lanes (one
+ * to begin with, another each time a lane finds a row due). In a lane, a
  * send's outcome is committed together with the lane's next claim (one commit per mail instead of two); either
  * way the claim (`sending`) is committed before its send starts, and a crash before that commit leaves the sent
  * row `sending` (then `uncertain`, never resent), as a crash before a commit of its own would. An error in one
@@ -112,6 +113,7 @@ export async function sendDue(deps: OutboxDeps, signal?: AbortSignal): Promise<S
         });
         outcome = null;
         if (!row) break;
+        more(); // a row was due: another lane may find the next one
         failpoint('outbox.after-claim');
         if (!row.to) {
           outcome = (q) => markEnded(q, row.id, 'failed', 'no recipient', now(deps));
@@ -165,8 +167,16 @@ export async function sendDue(deps: OutboxDeps, signal?: AbortSignal): Promise<S
       await settle();
     }
   };
-  const lanes = await Promise.allSettled(Array.from({ length: Math.max(1, deps.mailer.concurrency) }, lane));
-  for (const r of lanes) if (r.status === 'rejected') throw r.reason;
+  // One lane first; each row a lane claims opens another, up to the mailer's concurrency: a pass that finds
+  // nothing due costs one claim, not one per lane.
+  const lanes: Array<Promise<unknown>> = [];
+  const more = () => {
+    if (lanes.length < Math.max(1, deps.mailer.concurrency) && !stopped && !signal?.aborted) lanes.push(lane());
+  };
+  more();
+  let failure: { err: unknown } | null = null;
+  for (let i = 0; i < lanes.length; i++) await lanes[i].catch((err: unknown) => void (failure ??= { err }));
+  if (failure) throw (failure as { err: unknown }).err;
   return counts;
 }
 
