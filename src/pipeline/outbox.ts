@@ -169,13 +169,15 @@ export async function sendDue(deps: OutboxDeps, signal?: AbortSignal): Promise<S
   };
   // One lane first; each row a lane claims opens another, up to the mailer's concurrency: a pass that finds
   // nothing due costs one claim, not one per lane.
-  const lanes: Array<Promise<unknown>> = [];
+  // A lane's error is caught as the lane starts (it may end before the ones opened earlier are awaited).
+  const lanes: Array<Promise<void>> = [];
+  let failure: { err: unknown } | null = null;
   const more = () => {
-    if (lanes.length < Math.max(1, deps.mailer.concurrency) && !stopped && !signal?.aborted) lanes.push(lane());
+    if (lanes.length < Math.max(1, deps.mailer.concurrency) && !stopped && !signal?.aborted)
+      lanes.push(lane().catch((err: unknown) => void (failure ??= { err })));
   };
   more();
-  let failure: { err: unknown } | null = null;
-  for (let i = 0; i < lanes.length; i++) await lanes[i].catch((err: unknown) => void (failure ??= { err }));
+  for (let i = 0; i < lanes.length; i++) await lanes[i];
   if (failure) throw (failure as { err: unknown }).err;
   return counts;
 }
