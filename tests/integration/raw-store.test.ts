@@ -57,6 +57,41 @@ describe('writeMany', () => {
     expect(parsed.text?.trim()).toBe('second body');
   });
 
+  it('parses messages of two packs in any order, each from its own range (the pack read last stays open)', async () => {
+    const { dir, raw } = store();
+    const mk = (w: string) => Buffer.from(`Subject: ${w}\r\nFrom: a@example.org\r\n\r\n${w} body\r\n`);
+    const a = await raw.writeMany(['a1', 'a2', 'a3'].map((w, i) => ({ bytes: mk(w), meta: meta(i + 1) })), 1 << 20);
+    const b = await raw.writeMany(['b1', 'b2'].map((w, i) => ({ bytes: mk(w), meta: meta(i + 4) })), 1 << 20);
+    expect(raw.locate(a[0].relPath).file).not.toBe(raw.locate(b[0].relPath).file);
+    const { parseMessageFile } = await import('../../src/adapters/mime.ts');
+    const budgets = { headerBytes: 64 * 1024, mimeParts: 100, attachmentBytes: 1 << 20, parseMs: 10_000 };
+    const order: Array<[typeof a, number, string]> = [
+      [a, 0, 'a1'], [a, 1, 'a2'], [b, 0, 'b1'], [a, 2, 'a3'], [b, 1, 'b2'], [b, 1, 'b2'], [a, 0, 'a1'],
+    ];
+    const got: string[] = [];
+    for (const [pack, i] of order) got.push((await parseMessageFile(raw.locate(pack[i].relPath), path.join(dir, 'att'), 'att', budgets)).subject ?? '');
+    expect(got).toEqual(order.map(([, , w]) => w));
+  });
+
+  it('writes an attachment even when its folder was removed after an earlier one was written there', async () => {
+    const { dir, raw } = store();
+    const withAttachment = (n: number) =>
+      Buffer.from(
+        `Subject: att ${n}\r\nFrom: a@example.org\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n` +
+          `--b\r\nContent-Type: text/plain\r\n\r\nhello\r\n--b\r\nContent-Type: application/octet-stream\r\nContent-Disposition: attachment; filename=x.bin\r\nContent-Transfer-Encoding: base64\r\n\r\n` +
+          `${Buffer.from(`payload ${n}`).toString('base64')}\r\n--b--\r\n`,
+      );
+    const out = await raw.writeMany([1, 2].map((n) => ({ bytes: withAttachment(n), meta: meta(n) })), 1 << 20);
+    const { parseMessageFile } = await import('../../src/adapters/mime.ts');
+    const budgets = { headerBytes: 64 * 1024, mimeParts: 100, attachmentBytes: 1 << 20, parseMs: 10_000 };
+    const attDir = path.join(dir, 'att');
+    const first = await parseMessageFile(raw.locate(out[0].relPath), attDir, 'att', budgets, '1.');
+    expect(fs.readFileSync(path.join(dir, first.attachments[0].relPath), 'utf8')).toBe('payload 1');
+    fs.rmSync(attDir, { recursive: true });
+    const second = await parseMessageFile(raw.locate(out[1].relPath), attDir, 'att', budgets, '2.');
+    expect(fs.readFileSync(path.join(dir, second.attachments[0].relPath), 'utf8')).toBe('payload 2');
+  });
+
   it('keeps the start of a message over the cap, marked with the size it had', async () => {
     const { raw } = store();
     const [r] = await raw.writeMany([{ bytes: Buffer.alloc(100, 0x41), meta: meta(1) }], 10);
