@@ -30,6 +30,8 @@ const GROUP_BYTES = 8 * 1024 * 1024;
 const GROUP_COUNT = 100;
 /** The first group of a drain: see drain(). */
 const FIRST_GROUP_COUNT = 10;
+/** Messages up to this size need no size fetched before their download: SEARCH LARGER tells which are bigger. */
+const SMALL_BYTES = 64 * 1024;
 /** download() asks for a large message in pieces of this size (imapflow's default, 64 KiB, costs a round trip each). */
 const DOWNLOAD_CHUNK = 1024 * 1024;
 
@@ -166,9 +168,15 @@ export function makeImapInbox(deps: IngestDeps, cfg: ImapConfig, hooks: ImapHook
       if (!uids.length) break;
       const batch = uids.slice(0, BATCH);
       await hooks.afterSearch?.(batch);
+      // Sizes are fetched only for the messages SEARCH LARGER names: the rest are known to be small, and a FETCH
+      // of every size cost as much of imapflow's response parsing as the messages themselves.
+      const small = Math.min(SMALL_BYTES, deps.limits.messageBytes);
+      const larger = await c.search({ uid: `${batch[0]}:${batch[batch.length - 1]}`, larger: small }, { uid: true });
+      const inBatch = new Set(batch);
+      const sized = new Set((larger || []).filter((u) => inBatch.has(u)));
       const sizes = new Map<number, number>();
-      for (const m of await c.fetchAll(batch.join(','), { uid: true, size: true }, { uid: true }))
-        sizes.set(m.uid, m.size ?? 0);
+      if (sized.size)
+        for (const m of await c.fetchAll([...sized].join(','), { uid: true, size: true }, { uid: true })) sizes.set(m.uid, m.size ?? 0);
       const tally = (outs: IngestOutcome[]) => {
         for (const out of outs) {
           if (out.status === 'duplicate') counts.duplicates++;
@@ -189,7 +197,8 @@ export function makeImapInbox(deps: IngestDeps, cfg: ImapConfig, hooks: ImapHook
         groupBytes = 0;
       };
       for (const uid of batch) {
-        const size = sizes.get(uid);
+        // A message SEARCH LARGER did not name is at most `small` bytes (counted so in the group's bytes).
+        const size = sizes.get(uid) ?? (sized.has(uid) ? undefined : small);
         if (size !== undefined && size > groupLimit) {
           close();
           steps.push({ uid, size });

@@ -32,6 +32,8 @@ export interface TcpProxy {
   accept(): Promise<void>;
   restart(): Promise<void>;
   readonly stats: { accepted: number; open: number; cuts: number; resets: number; bytesFromServer: number };
+  /** What clients sent, as text (the commands of a line protocol), kept up to 1 MiB. */
+  fromClients(): string;
   close(): Promise<void>;
 }
 
@@ -47,6 +49,8 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
   let mode: ProxyMode = 'forward';
   let cut: { bytes: number; once: boolean } | null = null;
   const stats = { accepted: 0, open: 0, cuts: 0, resets: 0, bytesFromServer: 0 };
+  const sent: Buffer[] = [];
+  let sentBytes = 0;
   let port = 0;
   let listener: net.Server | null = null;
 
@@ -85,6 +89,10 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
       if (!p.stalled) client.destroy();
     });
     client.on('data', (d: Buffer) => {
+      if (sentBytes < 1 << 20) {
+        sent.push(d);
+        sentBytes += d.length;
+      }
       if (!p.stalled) server.write(d);
     });
     server.on('data', (d: Buffer) => {
@@ -156,6 +164,7 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
     stallOpen() {
       for (const p of pairs) p.stalled = true;
     },
+    fromClients: () => Buffer.concat(sent).toString('latin1'),
     dropAll,
     async refuse() {
       const closing = unlisten();

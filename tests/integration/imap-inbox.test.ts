@@ -16,6 +16,7 @@ import {
   dovecotSave,
 } from '../helpers/dovecot.ts';
 import { makeImapInbox, type ImapHooks } from '../../src/adapters/imap.ts';
+import { startTcpProxy } from '../helpers/tcp-proxy.ts';
 import { runDaemon } from '../../src/pipeline/daemon.ts';
 import { messages, mailboxCheckpoints } from '../../src/db/schema.ts';
 import { emptyCounts } from '../../src/domain.ts';
@@ -211,6 +212,30 @@ describe.each(peers)('IMAP inbox on %s', (_name, makePeer) => {
     const [cp] = await app.db.orm.select().from(mailboxCheckpoints);
     expect(cp.lastUid).toBe(3);
     expect(await inbox().drain(ac.signal)).toEqual(emptyCounts());
+  });
+
+  it('asks the size only of the messages SEARCH LARGER names, and stores small, medium and large ones alike', async () => {
+    const target = new URL(peer.url);
+    const proxy = await startTcpProxy({ host: target.hostname, port: Number(target.port) });
+    try {
+      await setup({ IMAP_URL: proxy.url(peer.url) });
+      const bodies = ['small one', 'м'.repeat(60_000), 'small two', 'ж'.repeat(700_000), 'small three'];
+      for (const [i, b] of bodies.entries()) await peer.append(eml({ subject: `s${i + 1}`, body: `${b}\r\n` }));
+      expect(await inbox().drain(new AbortController().signal)).toMatchObject({ stored: 5, duplicates: 0 });
+      const rows = await app.db.orm.select({ size: messages.size }).from(messages).orderBy(messages.id);
+      expect(rows).toHaveLength(5);
+      expect(rows[1].size).toBeGreaterThan(100_000);
+      expect(rows[3].size).toBeGreaterThan(1024 * 1024);
+      // The two over 64 KiB (UIDs 2 and 4) are sized; the small ones never are. (download() asks the size of the
+      // one it streams again.)
+      const said = proxy.fromClients();
+      expect(said).toMatch(/UID SEARCH UID 1:5 LARGER 65536/i);
+      const sizeFetches = [...said.matchAll(/UID FETCH ([\d,:]+) \([^)]*RFC822\.SIZE[^)]*\)/gi)].map((m) => m[1]);
+      expect(sizeFetches[0]).toBe('2,4');
+      expect(sizeFetches.flatMap((set) => set.split(',')).every((u) => u === '2' || u === '4')).toBe(true);
+    } finally {
+      await proxy.close();
+    }
   });
 
   it('checks the size before download: an oversized message keeps only its headers and is quarantined', async () => {
