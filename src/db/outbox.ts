@@ -267,6 +267,22 @@ export async function pendingAcks(q: Queryable, limit: number, afterId = 0) {
     .limit(limit);
 }
 
+/**
+ * The highest message id at or above `floor` below which every message has its acknowledgement row: the id
+ * before the first one without (floor itself when that is the next), or the last id when all have one.
+ */
+export async function ackFloorAfter(q: Queryable, floor: number): Promise<number> {
+  const rows = await q
+    .select({ id: messages.id })
+    .from(messages)
+    .where(and(sql`${messages.id} > ${floor}`, sql`NOT EXISTS (SELECT 1 FROM outbox o WHERE o.key = 'ack:' || ${messages.id}::text)`))
+    .orderBy(asc(messages.id))
+    .limit(1);
+  if (rows.length) return rows[0].id - 1;
+  const last = await q.select({ id: sql<number | null>`max(${messages.id})` }).from(messages);
+  return Math.max(floor, Number(last[0]?.id ?? floor));
+}
+
 function ackItemRows(q: Queryable, messageIds: number[]) {
   return q
     .select({

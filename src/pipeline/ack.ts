@@ -19,6 +19,7 @@ import {
   type AckDecision,
 } from '../core/ack.ts';
 import {
+  ackFloorAfter,
   ackItemsOf,
   ackKey,
   ackedAmong,
@@ -184,12 +185,23 @@ async function ackChunk(deps: AckDeps, chunk: Pending[]): Promise<AckCounts> {
 }
 
 /**
- * Decides every message that is ready for it, a chunk of up to 200 at a time. Re-runnable: a message with an ack
- * row is never looked at again.
+ * Where a caller that runs many passes (run --once while the inbox is read) may start the next: every message at
+ * or below `id` had its acknowledgement decided when the pass before ended. A pass from here looks only at the
+ * messages after it, where one from the start read every message (a look-up of its row for each) each time.
  */
-export async function ackPending(deps: AckDeps, opts: { signal?: AbortSignal } = {}): Promise<AckCounts> {
+export interface AckFloor {
+  id: number;
+}
+
+/**
+ * Decides every message that is ready for it, a chunk of up to 200 at a time. Re-runnable: a message with an ack
+ * row is never looked at again. With `floor`, the pass starts above it and moves it on; a message committed
+ * below it later (another process's transaction that ended after a later id's) is seen by the next pass without
+ * one, as every run's last pass is.
+ */
+export async function ackPending(deps: AckDeps, opts: { signal?: AbortSignal; floor?: AckFloor } = {}): Promise<AckCounts> {
   const counts: AckCounts = { queued: 0, suppressed: 0, waiting: 0 };
-  let afterId = 0;
+  let afterId = opts.floor?.id ?? 0;
   while (!opts.signal?.aborted) {
     const chunk = await pendingAcks(deps.db.orm, CHUNK, afterId);
     if (!chunk.length) break;
@@ -199,6 +211,7 @@ export async function ackPending(deps: AckDeps, opts: { signal?: AbortSignal } =
     counts.waiting += c.waiting;
     afterId = chunk[chunk.length - 1].id;
   }
+  if (opts.floor && !opts.signal?.aborted) opts.floor.id = await ackFloorAfter(deps.db.orm, opts.floor.id);
   return counts;
 }
 

@@ -55,6 +55,13 @@ export async function runOnce(app: App, signal: AbortSignal): Promise<RunResult>
     };
     const ackDeps = ackDepsOf(app);
     const acks: AckCounts = { queued: 0, suppressed: 0, waiting: 0 };
+    const ackFloor = { id: 0 }; // passes while the inbox is read start above what is decided; the last from the start
+    const addAcks = (c: AckCounts) => {
+      acks.queued += c.queued;
+      acks.suppressed += c.suppressed;
+      acks.waiting = c.waiting; // still waiting after the latest pass
+      return c.queued + c.suppressed;
+    };
     const outboxDeps = outboxDepsOf(app);
     await recoverOutbox(outboxDeps);
     let outbox: SendCounts | null = { sent: 0, retry: 0, failed: 0, uncertain: 0, stale: 0 };
@@ -77,13 +84,8 @@ export async function runOnce(app: App, signal: AbortSignal): Promise<RunResult>
         // A submission whose videos have not ended waits (ackPending counts it `waiting`): its last pass comes
         // after the media stage has ended, so the reply says what became of each video.
         {
-          pass: async () => {
-            const c = await ackPending(ackDeps, { signal });
-            acks.queued += c.queued;
-            acks.suppressed += c.suppressed;
-            acks.waiting = c.waiting; // still waiting after the latest pass
-            return c.queued + c.suppressed;
-          },
+          pass: async () => addAcks(await ackPending(ackDeps, { signal, floor: ackFloor })),
+          last: async () => void addAcks(await ackPending(ackDeps, { signal })),
         },
         { pass: send },
       ],

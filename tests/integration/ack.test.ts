@@ -385,3 +385,40 @@ describe.each(backends)('two deciders at once on %s', (backend) => {
     expect(rows.filter((r) => r.reason === 'hourly acknowledgement limit reached (5)').length).toBeGreaterThan(0);
   });
 });
+
+describe.each(backends)('acknowledgement passes from a floor on %s', (backend) => {
+  let w: World;
+  beforeAll(async () => {
+    w = await makeWorld(backend);
+  });
+  afterAll(() => closeWorld(w));
+
+  it('a pass from the floor decides what came after it, and the floor stops below a message still undecided', async () => {
+    const floor = { id: 0 };
+    const first = await deliver(w, supporter(), supporter({ from: 'Ali <ali@example.tj>', headers: { 'Return-Path': '<ali@example.tj>' } }));
+    const d1 = await ackPending(w.ack, { floor });
+    expect(d1.queued + d1.suppressed).toBe(2);
+    expect(floor.id).toBe(first[1]);
+
+    // Two more; the first of them not understood yet (as a message parsed late would be).
+    const [late, next] = await deliver(
+      w,
+      supporter({ from: 'Bahrom <bahrom@example.tj>', headers: { 'Return-Path': '<bahrom@example.tj>' } }),
+      supporter({ from: 'Dilnoza <dilnoza@example.tj>', headers: { 'Return-Path': '<dilnoza@example.tj>' } }),
+    );
+    await w.app.db.orm.update(messages).set({ understoodAt: null }).where(eq(messages.id, late));
+    const d2 = await ackPending(w.ack, { floor });
+    expect(d2.queued + d2.suppressed).toBe(1);
+    expect(await ackRow(w, next)).toHaveLength(1);
+    expect(await ackRow(w, late)).toHaveLength(0);
+    expect(floor.id).toBe(late - 1);
+
+    // Understood now: the next pass from the floor finds it, and the floor passes both.
+    await w.app.db.orm.update(messages).set({ understoodAt: new Date() }).where(eq(messages.id, late));
+    const d3 = await ackPending(w.ack, { floor });
+    expect(d3.queued + d3.suppressed).toBe(1);
+    expect(await ackRow(w, late)).toHaveLength(1);
+    expect(floor.id).toBe(next);
+    expect(await ackPending(w.ack, { floor })).toMatchObject({ queued: 0, suppressed: 0 });
+  });
+});
