@@ -39,14 +39,30 @@ export interface OpenDbOptions {
 // BIGINT (int8) as number: ids and sizes stay far below 2^53.
 pg.types.setTypeParser(20, (v) => Number(v));
 
+/**
+ * Large values (message bodies and headers, a digest of a day's items) compressed with lz4 where the server has
+ * it, rather than pglz, its default: lz4 is several times quicker (a 2.4 MB digest's INSERT took 24 ms with
+ * pglz, 3 ms with lz4). A session setting, so the schema and the migrations stay the same on every server; one
+ * built without lz4 (PGlite) keeps pglz. Either server reads what the other wrote.
+ */
+export const PREFER_LZ4 = `DO $$ BEGIN
+  IF EXISTS (SELECT 1 FROM pg_settings WHERE name = 'default_toast_compression' AND 'lz4' = ANY (enumvals)) THEN
+    PERFORM set_config('default_toast_compression', 'lz4', false);
+  END IF;
+END $$`;
+
 function makePool(config: pg.PoolConfig, log: Log): pg.Pool {
   const pool = new pg.Pool({ connectionTimeoutMillis: 15_000, ...config });
   // An idle client losing its connection (server restart) must not crash the process.
   pool.on('error', (err) => log.warn({ err: err.message }, 'database connection lost'));
-  // Nor a checked-out one (a transaction, the migration lock): the pool takes its error listener off while a
-  // client is lent out, and an 'error' event without a listener ends the process. The query in flight fails
-  // by itself; the broken client is dropped when it is released.
-  pool.on('connect', (client) => client.on('error', () => {}));
+  pool.on('connect', (client) => {
+    // Nor a checked-out one (a transaction, the migration lock): the pool takes its error listener off while a
+    // client is lent out, and an 'error' event without a listener ends the process. The query in flight fails
+    // by itself; the broken client is dropped when it is released.
+    client.on('error', () => {});
+    // Queued before anything the client is lent out for. A failure only leaves the default.
+    client.query(PREFER_LZ4).catch(() => {});
+  });
   return pool;
 }
 
