@@ -52,7 +52,15 @@ export const PREFER_LZ4 = `DO $$ BEGIN
 END $$`;
 
 function makePool(config: pg.PoolConfig, log: Log): pg.Pool {
-  const pool = new pg.Pool({ connectionTimeoutMillis: 15_000, ...config });
+  const pool = new pg.Pool({
+    connectionTimeoutMillis: 15_000,
+    // Awaited before the connection is first lent out. A failure only leaves the default.
+    onConnect: (client) => client.query(PREFER_LZ4).then(
+      () => {},
+      () => {},
+    ),
+    ...config,
+  });
   // An idle client losing its connection (server restart) must not crash the process.
   pool.on('error', (err) => log.warn({ err: err.message }, 'database connection lost'));
   pool.on('connect', (client) => {
@@ -60,8 +68,6 @@ function makePool(config: pg.PoolConfig, log: Log): pg.Pool {
     // client is lent out, and an 'error' event without a listener ends the process. The query in flight fails
     // by itself; the broken client is dropped when it is released.
     client.on('error', () => {});
-    // Queued before anything the client is lent out for. A failure only leaves the default.
-    client.query(PREFER_LZ4).catch(() => {});
   });
   return pool;
 }

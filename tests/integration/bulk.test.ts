@@ -3,8 +3,12 @@
 // with characters JSON escapes, a lone surrogate, and a conflict clause.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eq, inArray, sql } from 'drizzle-orm';
-import { backends } from '../helpers/db.ts';
-import { makeTestApp, type TestApp } from '../helpers/app.ts';
+import fs from 'node:fs';
+import { backends, freshPostgres } from '../helpers/db.ts';
+import { makeTestApp, tempDir, type TestApp } from '../helpers/app.ts';
+import path from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { PROJECT_ROOT } from '../../src/config.ts';
 import { insertRows, jsonbText } from '../../src/db/bulk.ts';
 import { itemEvents, items, messages, outbox } from '../../src/db/schema.ts';
 
@@ -140,5 +144,39 @@ describe.each(backends)('value compression on %s', (backend) => {
     );
     const [back] = await app.db.orm.select({ t: outbox.textBody }).from(outbox).where(eq(outbox.id, row.id));
     expect(back.t).toBe(body);
+  });
+});
+
+describe.each(backends)('a new connection on %s', (backend) => {
+  it('is lent out idle, its setting made: two queries sent at once on it draw no warning from pg', async () => {
+    const dir = tempDir('intake-conn-');
+    const pgdb = backend === 'postgres' ? await freshPostgres() : null;
+    // In a process of its own: pg warns once a process, through Node's warnings, of a query sent while
+    // another is queued on the same connection.
+    const script = `
+      import { openDb } from ${JSON.stringify(path.join(PROJECT_ROOT, 'src/db/client.ts'))};
+      import { silentLogger } from ${JSON.stringify(path.join(PROJECT_ROOT, 'src/adapters/logger.ts'))};
+      const db = await openDb({ databaseUrl: process.env.DATABASE_URL || undefined, dataDir: process.env.DIR, log: silentLogger });
+      const c = await db.pool.connect();
+      const r = await Promise.all([c.query('SELECT 1 AS one'), c.query('SHOW default_toast_compression')]);
+      c.release();
+      await db.close();
+      console.log(JSON.stringify(r.map((x) => x.rows[0])));`;
+    try {
+      const out = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+        cwd: PROJECT_ROOT,
+        env: { ...process.env, DATABASE_URL: pgdb?.url ?? '', DIR: dir },
+        encoding: 'utf8',
+        timeout: 60_000,
+      });
+      expect(out.status, out.stderr).toBe(0);
+      const [one, setting] = JSON.parse(out.stdout.trim().split('\n').pop()!);
+      expect(one).toEqual({ one: 1 });
+      expect(setting.default_toast_compression).toBe(backend === 'postgres' ? 'lz4' : 'pglz');
+      expect(out.stderr).not.toMatch(/Warning/);
+    } finally {
+      await pgdb?.drop();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
