@@ -102,13 +102,17 @@ export async function buildDaily(q: Queryable, campaign: Campaign, day: string, 
   const run = await getRun(q, 'daily', day);
   const hw = through ?? (run ? { itemId: run.lastItemId, messageId: run.lastMessageId } : await highWater(q));
   const since = prev?.createdAt ?? null;
+  const after = prev?.lastItemId ?? 0;
+  const newItems = (await itemsBetween(q, after, hw.itemId)).map(digestItem);
+  // Triage: the new items without a story, and those from before the window still without one (read apart).
+  const triage = [...(await triageItems(q, after)).map(digestItem), ...newItems.filter((i) => i.story === null && i.status === 'pending')];
   const data: DailyDigestData = {
     campaign: { name: campaign.name, hashtag: campaign.hashtag, timezone: campaign.timezone },
     day,
     stories: campaign.stories.map((s) => ({ number: s.number, title: s.title })),
-    newItems: (await itemsBetween(q, prev?.lastItemId ?? 0, hw.itemId)).map(digestItem),
+    newItems,
     totals: await itemTotals(q, hw.itemId),
-    triage: (await triageItems(q, hw.itemId)).map(digestItem),
+    triage,
     videoProblems: await videoProblems(q, since),
     ackProblems: await ackProblems(q, since),
     quarantined: await quarantinedBetween(q, prev?.lastMessageId ?? 0, hw.messageId),

@@ -206,6 +206,9 @@ describe.each(backends)('digests and publication on %s', (backend) => {
     expect(ninth[0].textBody).toContain('1 new since the last digest');
     expect(ninth[0].textBody).toContain('Late, but with you.');
     expect(ninth[0].textBody).not.toContain('Держитесь');
+    // The triage queue still holds the item from the 1st's window that no story was given yet.
+    expect(ninth[0].textBody).toContain('TRIAGE QUEUE (1)');
+    expect(ninth[0].textBody).toContain('For the family, with love.');
   });
 
   it('runs on the digest day itself afterwards, also in parallel, exactly once', async () => {
