@@ -5,7 +5,7 @@ import { makeLogger, type Log } from './adapters/logger.ts';
 import { migrateDb, openDb, type Db } from './db/client.ts';
 import { makeRawStore, type RawStore } from './adapters/raw-store.ts';
 import { makeDropFolder } from './adapters/maildir.ts';
-import { makeImapInbox } from './adapters/imap.ts';
+import { makeImapInbox, type ImapSession } from './adapters/imap.ts';
 import type { Clock, Inbox } from './domain.ts';
 import { systemClock } from './domain.ts';
 import type { IngestDeps } from './pipeline/ingest.ts';
@@ -26,7 +26,8 @@ export interface App {
   media: MediaTool;
   /** Outgoing mail: SMTP over SMTP_URL, else .eml files under <data>/sent. */
   mailer: Mailer;
-  makeInbox(): Inbox;
+  /** The configured inbox; `started`, an IMAP session begun ahead (startImapSession), is its first. */
+  makeInbox(started?: ImapSession): Inbox;
   close(): Promise<void>;
 }
 
@@ -70,8 +71,8 @@ export async function makeApp(config: Readonly<Config>, opts: AppOptions = {}): 
     deps,
     media: makeMediaTool({ ffmpegPath: config.ffmpegPath, ffprobePath: config.ffprobePath, log }),
     mailer,
-    makeInbox() {
-      if (config.imap) return makeImapInbox(deps, config.imap);
+    makeInbox(started) {
+      if (config.imap) return makeImapInbox(deps, config.imap, {}, started);
       return makeDropFolder(deps, path.join(config.dataDir, 'inbox'), config.inboxPollSeconds);
     },
     close: async () => {

@@ -4,7 +4,7 @@ import { loadConfig } from './config.ts';
 import { makeApp, makeAppWhenReachable, type App } from './app.ts';
 import { exitCodeOf, errorMessage, IntakeError } from './errors.ts';
 import { makeLogger } from './adapters/logger.ts';
-import { loadImapFlow } from './adapters/imap.ts';
+import { loadImapFlow, startImapSession } from './adapters/imap.ts';
 import { runDaemon, runOnce } from './pipeline/daemon.ts';
 import { importPaths } from './pipeline/import.ts';
 import { listMessages } from './db/messages.ts';
@@ -54,6 +54,8 @@ export function buildCli(): Command {
       const config = loadConfig();
       const log = makeLogger(config.logLevel);
       if (config.imap) void loadImapFlow(); // loads while the database connects and migrates
+      // A single pass logs in to the mailbox meanwhile too (the daemon does when it holds the inbox: leader.ts).
+      const started = opts.once && config.imap ? startImapSession(config.imap, config.campaign.limits.messageBytes) : undefined;
       const ac = new AbortController();
       const off = onShutdown(log, () => ac.abort());
       try {
@@ -62,7 +64,7 @@ export function buildCli(): Command {
         if (!app) return;
         try {
           if (opts.once) {
-            const r = await runOnce(app, ac.signal);
+            const r = await runOnce(app, ac.signal, started);
             app.log.info({ ...r.inbox, ...r.parse, media: r.media }, 'pass complete');
             compileCacheReady(r.parse.parsed + r.parse.quarantined);
           } else {
@@ -72,6 +74,7 @@ export function buildCli(): Command {
           await app.close();
         }
       } finally {
+        await started?.close(); // when no inbox took it (the database never became ready)
         off();
       }
     });

@@ -77,37 +77,95 @@ function connectError(err: unknown): IntakeError {
   return new IntakeError('IMAP', `IMAP: ${e.message}`, { cause: err, retryable: true });
 }
 
-export function makeImapInbox(deps: IngestDeps, cfg: ImapConfig, hooks: ImapHooks = {}): Inbox {
+function imapOptions(cfg: ImapConfig, messageBytes: number): ImapFlowOptions {
+  return {
+    host: cfg.host,
+    port: cfg.port,
+    secure: cfg.secure,
+    auth: cfg.accessToken ? { user: cfg.user, accessToken: cfg.accessToken } : { user: cfg.user, pass: cfg.password ?? '' },
+    // TLS always verified; a private CA can be given, never `rejectUnauthorized: false`.
+    tls: { rejectUnauthorized: true, ...(cfg.tlsCaFile ? { ca: fs.readFileSync(cfg.tlsCaFile) } : {}) },
+    logger: false,
+    // Mail appended right after a pass must wake us soon: start IDLE 1 s after the last command.
+    autoIdleDelay: 1000,
+    // IDLE silently stops on some servers: restart it regularly, and fall back to NOOP where missing.
+    maxIdleTime: cfg.idleRestartSeconds * 1000,
+    missingIdleCommand: 'NOOP',
+    // A server that stops answering (a dead NAT entry, a slow-loris peer) is given up after socketTimeout;
+    // the greeting and the whole connect get no longer than that either.
+    socketTimeout: cfg.socketTimeoutSeconds * 1000,
+    greetingTimeout: Math.min(30_000, cfg.socketTimeoutSeconds * 1000),
+    connectionTimeout: Math.min(60_000, cfg.socketTimeoutSeconds * 2000),
+    // Nothing larger than a message we would accept is ever buffered.
+    maxLiteralSize: messageBytes + 1024 * 1024,
+    disableCompression: true,
+  } as ImapFlowOptions;
+}
+
+/**
+ * A logged-in session with the mailbox open: EXAMINE (read-only) unless processed mail is to be moved. A mailbox
+ * that cannot be opened (missing, no rights) closes the connection: each retry would otherwise leave one more
+ * logged in. Until the inbox takes the client, its errors are only kept from ending the process.
+ */
+async function openSession(cfg: ImapConfig, messageBytes: number): Promise<ImapFlow> {
+  const { ImapFlow } = await loadImapFlow();
+  const c = new ImapFlow(imapOptions(cfg, messageBytes));
+  c.on('error', () => {});
+  try {
+    await c.connect();
+  } catch (err) {
+    c.close();
+    throw connectError(err);
+  }
+  try {
+    await c.mailboxOpen(cfg.mailbox, { readOnly: !cfg.moveTo });
+  } catch (err) {
+    c.close();
+    throw err;
+  }
+  return c;
+}
+
+/** A session being opened ahead of the inbox that will use it (makeImapInbox's `started`). */
+export interface ImapSession {
+  /** The session, or the error opening it gave; once. */
+  take(): Promise<ImapFlow>;
+  /** Logs out of the session if no inbox took it. */
+  close(): Promise<void>;
+}
+
+/**
+ * Starts logging in now, for an inbox made later: `run --once` opens the session while the database connects and
+ * migrates (~60 ms of login and EXAMINE that came after them). Its outcome, a refused login too, is what the
+ * inbox's first connect gets, so a failure is reported once and never tried twice in a row.
+ */
+export function startImapSession(cfg: ImapConfig, messageBytes: number): ImapSession {
+  const session = openSession(cfg, messageBytes);
+  session.catch(() => {}); // reported by the connect that takes it
+  let taken = false;
+  return {
+    take() {
+      taken = true;
+      return session;
+    },
+    async close() {
+      if (taken) return;
+      taken = true;
+      const c = await session.catch(() => null);
+      if (!c) return;
+      await Promise.race([c.logout().catch(() => c.close()), abortableDelay(5000)]);
+      c.close();
+    },
+  };
+}
+
+export function makeImapInbox(deps: IngestDeps, cfg: ImapConfig, hooks: ImapHooks = {}, started?: ImapSession): Inbox {
   const { log } = deps;
   const origin = `imap:${cfg.user}@${cfg.host}/${cfg.mailbox}`;
   let client: ImapFlow | null = null;
+  let early: ImapSession | undefined = started;
   const newMail = makeWakeup();
   let closed = false;
-
-  function options(): ImapFlowOptions {
-    return {
-      host: cfg.host,
-      port: cfg.port,
-      secure: cfg.secure,
-      auth: cfg.accessToken ? { user: cfg.user, accessToken: cfg.accessToken } : { user: cfg.user, pass: cfg.password ?? '' },
-      // TLS always verified; a private CA can be given, never `rejectUnauthorized: false`.
-      tls: { rejectUnauthorized: true, ...(cfg.tlsCaFile ? { ca: fs.readFileSync(cfg.tlsCaFile) } : {}) },
-      logger: false,
-      // Mail appended right after a pass must wake us soon: start IDLE 1 s after the last command.
-      autoIdleDelay: 1000,
-      // IDLE silently stops on some servers: restart it regularly, and fall back to NOOP where missing.
-      maxIdleTime: cfg.idleRestartSeconds * 1000,
-      missingIdleCommand: 'NOOP',
-      // A server that stops answering (a dead NAT entry, a slow-loris peer) is given up after socketTimeout;
-      // the greeting and the whole connect get no longer than that either.
-      socketTimeout: cfg.socketTimeoutSeconds * 1000,
-      greetingTimeout: Math.min(30_000, cfg.socketTimeoutSeconds * 1000),
-      connectionTimeout: Math.min(60_000, cfg.socketTimeoutSeconds * 2000),
-      // Nothing larger than a message we would accept is ever buffered.
-      maxLiteralSize: deps.limits.messageBytes + 1024 * 1024,
-      disableCompression: true,
-    } as ImapFlowOptions;
-  }
 
   async function connect(): Promise<ImapFlow> {
     if (client?.usable) return client;
@@ -116,30 +174,20 @@ export function makeImapInbox(deps: IngestDeps, cfg: ImapConfig, hooks: ImapHook
       client.close();
       client = null;
     }
-    const { ImapFlow } = await loadImapFlow();
-    const c = new ImapFlow(options());
+    // The session started while the database was being readied (see startImapSession), taken once.
+    const ready = early;
+    early = undefined;
+    const c = ready ? await ready.take() : await openSession(cfg, deps.limits.messageBytes);
+    if (!c.usable) {
+      c.close();
+      return connect();
+    }
     c.on('error', (err: Error) => log.warn({ err: err.message }, 'imap connection error'));
     c.on('close', () => {
       if (client === c) client = null;
       newMail.wake();
     });
     c.on('exists', () => newMail.wake());
-    try {
-      await c.connect();
-    } catch (err) {
-      c.close();
-      throw connectError(err);
-    }
-    // EXAMINE (read-only) unless we are asked to move processed mail. A mailbox that cannot be opened (missing,
-    // no rights) closes the connection: each retry would otherwise leave one more logged in.
-    try {
-      await c.mailboxOpen(cfg.mailbox, { readOnly: !cfg.moveTo });
-    } catch (err) {
-      c.removeAllListeners();
-      c.on('error', () => {});
-      c.close();
-      throw err;
-    }
     client = c;
     log.info({ mailbox: cfg.mailbox }, 'imap connected');
     return c;
@@ -325,6 +373,8 @@ export function makeImapInbox(deps: IngestDeps, cfg: ImapConfig, hooks: ImapHook
     },
     async close() {
       closed = true;
+      await early?.close();
+      early = undefined;
       const c = client;
       client = null;
       if (c) {

@@ -9,6 +9,7 @@ import type { IngestCounts } from '../domain.ts';
 import { anyWork, drainMedia, emptyMediaCounts, mediaDepsOf, mediaIdleMs, runDueJobs, type MediaCounts } from './media.ts';
 import { digestDepsOf, sendDueDigests } from './digest.ts';
 import { makeInboxLeader } from './leader.ts';
+import type { ImapSession } from '../adapters/imap.ts';
 import { ackDepsOf, ackPending, type AckCounts } from './ack.ts';
 import { anySent, outboxDepsOf, outboxIdleMs, recoverOutbox, sendDue, type OutboxDeps, type SendCounts } from './outbox.ts';
 import { IntakeError, errorMessage } from '../errors.ts';
@@ -41,10 +42,10 @@ async function sendOnce(deps: OutboxDeps, signal: AbortSignal): Promise<SendCoun
  * inbox is still being read, each taking what the one before has finished. Digests come after all of it, and
  * their mail goes out last.
  */
-export async function runOnce(app: App, signal: AbortSignal): Promise<RunResult> {
+export async function runOnce(app: App, signal: AbortSignal, started?: ImapSession): Promise<RunResult> {
   warmParseWorker();
   await recoverRaw(app.deps);
-  const inbox = app.makeInbox();
+  const inbox = app.makeInbox(started);
   try {
     const parse = emptyProcessCounts();
     const mediaDeps = mediaDepsOf(app);

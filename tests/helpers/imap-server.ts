@@ -54,6 +54,8 @@ export interface TestImapServer {
   refuseMoves(on: boolean): void;
   /** While on, every LOGIN is answered `NO [THROTTLED]`, as a rate-limiting server does. */
   throttleLogins(on: boolean): void;
+  /** LOGIN commands received since the start, refused ones too. */
+  loginCount(): number;
   close(): Promise<void>;
 }
 
@@ -209,7 +211,9 @@ export async function startTestImapServer(opts: TestImapServerOptions = {}): Pro
   let throttling = false;
   const login = hc.getCommandHandler('LOGIN');
   if (!login) throw new Error('hoodiecrow has no LOGIN handler');
+  let logins = 0;
   hc.setCommandHandler('LOGIN', (conn, parsed, data, done) => {
+    logins++;
     if (!throttling) return login(conn, parsed, data, done);
     conn.send({ tag: parsed.tag, command: 'NO', attributes: [{ type: 'TEXT', value: '[THROTTLED] Too many logins, slow down' }] }, 'LOGIN THROTTLED', parsed, data);
     done();
@@ -302,6 +306,7 @@ export async function startTestImapServer(opts: TestImapServerOptions = {}): Pro
     uidValidity: (path) => mailbox(path).uidvalidity,
     uids: (path) => mailbox(path).messages.map((m) => m.uid),
     connectionCount: () => connections.size,
+    loginCount: () => logins,
     sessionsOpened: () => opened,
     refuseMoves: (on) => void (refusingMoves = on),
     throttleLogins: (on) => void (throttling = on),

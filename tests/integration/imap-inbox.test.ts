@@ -15,7 +15,7 @@ import {
   dovecotRecreateMailbox,
   dovecotSave,
 } from '../helpers/dovecot.ts';
-import { makeImapInbox, type ImapHooks } from '../../src/adapters/imap.ts';
+import { makeImapInbox, startImapSession, type ImapHooks } from '../../src/adapters/imap.ts';
 import { startTcpProxy } from '../helpers/tcp-proxy.ts';
 import { runDaemon } from '../../src/pipeline/daemon.ts';
 import { messages, mailboxCheckpoints } from '../../src/db/schema.ts';
@@ -355,6 +355,49 @@ describe('IMAP servers that refuse', () => {
       expect(err?.retryAfterMs).toBeGreaterThanOrEqual(60_000);
       server.throttleLogins(false);
       expect(await inbox.drain(signal)).toMatchObject({ stored: 1 });
+    }));
+});
+
+describe('an IMAP session started ahead of its inbox (run --once logs in while the database migrates)', () => {
+  it('is the inbox\'s first session: one login, and the mail is read through it', () =>
+    withServer({ messages: [eml({ subject: 'a' }), eml({ subject: 'b' })] }, {}, async ({ server, app, signal }) => {
+      const started = startImapSession(app.config.imap!, app.config.campaign.limits.messageBytes);
+      await until('the session to be open', async () => server.connectionCount() === 1, 5_000);
+      const inbox = makeImapInbox(app.deps, app.config.imap!, {}, started);
+      try {
+        expect(await inbox.drain(signal)).toMatchObject({ stored: 2 });
+        expect(server.connectionCount()).toBe(1);
+        await started.close(); // taken: not the caller's to end
+        expect(await inbox.drain(signal)).toEqual(emptyCounts());
+        expect(server.connectionCount()).toBe(1);
+      } finally {
+        await inbox.close();
+      }
+      await until('the session to end', async () => server.connectionCount() === 0, 5_000);
+    }));
+
+  it('a refused login is what the first drain reports, without logging in again; the next drain tries anew', () =>
+    withServer({ messages: [eml({ subject: 'a' })] }, {}, async ({ server, app, signal }) => {
+      server.throttleLogins(true);
+      const started = startImapSession(app.config.imap!, app.config.campaign.limits.messageBytes);
+      const inbox = makeImapInbox(app.deps, app.config.imap!, {}, started);
+      try {
+        await expect(inbox.drain(signal)).rejects.toThrow(/THROTTLED/);
+        expect(server.loginCount()).toBe(1);
+        server.throttleLogins(false);
+        expect(await inbox.drain(signal)).toMatchObject({ stored: 1 });
+        expect(server.loginCount()).toBe(2);
+      } finally {
+        await inbox.close();
+      }
+    }));
+
+  it('logs out when no inbox took it', () =>
+    withServer({}, {}, async ({ server, app }) => {
+      const started = startImapSession(app.config.imap!, app.config.campaign.limits.messageBytes);
+      await until('the session to be open', async () => server.connectionCount() === 1, 5_000);
+      await started.close();
+      await until('the session to end', async () => server.connectionCount() === 0, 5_000);
     }));
 });
 
