@@ -76,8 +76,12 @@ export async function runOnce(app: App, signal: AbortSignal, started?: ImapSessi
       for (const k of Object.keys(outbox) as Array<keyof SendCounts>) outbox[k] += c[k];
       return anySent(c) ? 1 : 0;
     };
+    // Acknowledgements are decided, and mail sent, once the inbox has been read: until then both cores are
+    // busy fetching, storing and parsing, and each pass would take from the parse worker, which sets the pace;
+    // after it, the worker's backlog leaves the main thread room. Replies go out seconds later, not fewer.
+    let read = false;
     const counts = await followChain(
-      inbox.drain(signal),
+      inbox.drain(signal).finally(() => (read = true)),
       [
         ...processStages(app.deps, parse, { signal }),
         // Every queued job to its end at the last, waiting out retry delays (drainMedia).
@@ -85,10 +89,10 @@ export async function runOnce(app: App, signal: AbortSignal, started?: ImapSessi
         // A submission whose videos have not ended waits (ackPending counts it `waiting`): its last pass comes
         // after the media stage has ended, so the reply says what became of each video.
         {
-          pass: async () => addAcks(await ackPending(ackDeps, { signal, floor: ackFloor })),
+          pass: async () => (read ? addAcks(await ackPending(ackDeps, { signal, floor: ackFloor })) : 0),
           last: async () => void addAcks(await ackPending(ackDeps, { signal })),
         },
-        { pass: send },
+        { pass: async () => (read ? send() : 0) },
       ],
       { signal },
     );
