@@ -5,9 +5,10 @@
 //
 // --mode fetch     (default) UID FETCH BODY.PEEK[] for a batch of UIDs in one command (fetchAll), then parse
 //                  each source from memory. One round trip per batch.
-// --mode download  like src/adapters/imap.ts: one `download()` per message, its stream piped into the parser.
-//                  imapflow's download() fetches BODY.PEEK[]<offset.chunk> in --chunk sized pieces (its default,
-//                  and what src gets, is 64 KiB), one round trip each. A diagnostic: the difference to `fetch`
+// --mode download  one `download()` per message, its stream piped into the parser (src/adapters/imap.ts does so
+//                  only for messages over 1 MiB; smaller ones come in grouped FETCHes, as in --mode fetch).
+//                  imapflow's download() fetches BODY.PEEK[]<offset.chunk> in --chunk sized pieces (64 KiB, its default;
+//                  src asks 1 MiB), one round trip each. A diagnostic: the difference to `fetch`
 //                  is the cost of serial round trips, not of the database or the disk.
 // Prints one JSON line on stdout: counts, bytes and the time spent fetching and parsing.
 import { Readable } from 'node:stream';
