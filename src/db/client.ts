@@ -46,7 +46,7 @@ pg.types.setTypeParser(20, (v) => Number(v));
  * built without lz4 (PGlite) keeps pglz (the query sets nothing there). A plain query, not a DO block:
  * PL/pgSQL's first use in a session cost ~2.5 ms of each new connection.
  */
-export const PREFER_LZ4 = `SELECT set_config('default_toast_compression', 'lz4', false)
+const PREFER_LZ4 = `SELECT set_config('default_toast_compression', 'lz4', false)
   FROM pg_settings WHERE name = 'default_toast_compression' AND 'lz4' = ANY (enumvals)`;
 
 function makePool(config: pg.PoolConfig, log: Log): pg.Pool {

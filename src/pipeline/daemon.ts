@@ -38,9 +38,9 @@ async function sendOnce(deps: OutboxDeps, signal: AbortSignal): Promise<SendCoun
 
 /**
  * One full pass: recover, take every message now in the inbox, process it; then return. The stages follow one
- * another as the daemon's loops do: parsing, understanding, videos, acknowledgements and sending run while the
- * inbox is still being read, each taking what the one before has finished. Digests come after all of it, and
- * their mail goes out last.
+ * another as the daemon's loops do, each taking what the one before has finished: parsing, understanding and
+ * videos run while the inbox is still being read, acknowledgements and sending once it has been. Digests come
+ * after all of it, and their mail goes out last. `started`: an IMAP session begun while the app was made.
  */
 export async function runOnce(app: App, signal: AbortSignal, started?: ImapSession): Promise<RunResult> {
   warmParseWorker();
@@ -78,7 +78,7 @@ export async function runOnce(app: App, signal: AbortSignal, started?: ImapSessi
     };
     // Acknowledgements are decided, and mail sent, once the inbox has been read: until then both cores are
     // busy fetching, storing and parsing, and each pass would take from the parse worker, which sets the pace;
-    // after it, the worker's backlog leaves the main thread room. Replies go out seconds later, not fewer.
+    // after it, the worker's backlog leaves the main thread room. A reply goes out a few seconds later, none less.
     let read = false;
     const counts = await followChain(
       inbox.drain(signal).finally(() => (read = true)),
