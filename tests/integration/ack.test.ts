@@ -421,4 +421,14 @@ describe.each(backends)('acknowledgement passes from a floor on %s', (backend) =
     expect(floor.id).toBe(next);
     expect(await ackPending(w.ack, { floor })).toMatchObject({ queued: 0, suppressed: 0 });
   });
+
+  it('goes to the envelope sender (Return-Path) when it differs from From', async () => {
+    const [id] = await deliver(
+      w,
+      supporter({ from: 'Farrukh <farrukh@example.tj>', headers: { 'Return-Path': '<Farrukh.Bounces@Mail.Example.TJ>' } }),
+    );
+    await ackPending(w.ack);
+    const [r] = await ackRow(w, id);
+    expect(r).toMatchObject({ state: 'queued', to: 'farrukh.bounces@mail.example.tj' });
+  });
 });
