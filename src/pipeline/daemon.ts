@@ -78,7 +78,7 @@ export async function runOnce(app: App, signal: AbortSignal, started?: ImapSessi
     };
     // Acknowledgements are decided, and mail sent, once the inbox has been read: until then both cores are
     // busy fetching, storing and parsing, and each pass would take from the parse worker, which sets the pace;
-    // after it, the worker's backlog leaves the main thread room. A reply goes out a few seconds later, none less.
+    // after it, the worker's backlog leaves the main thread room. Replies go out a few seconds later; none is left out.
     let read = false;
     const counts = await followChain(
       inbox.drain(signal).finally(() => (read = true)),

@@ -1,6 +1,6 @@
-// parseMessageFile (src/adapters/mime.ts): the fields read from the headers, with headers nothing reads left
-// unparsed (mailparser would decode every one of them): every header line still comes back as it was, and an
-// attachment keeps its Content-ID.
+// parseMessageFile (src/adapters/mime.ts): mailparser parses only the headers whose values are read; the fields
+// taken from those are all there, every header line still comes back as it was (those nothing parses too), an
+// attachment keeps its Content-ID, and the envelope sender comes from the Return-Path line.
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -12,7 +12,7 @@ afterAll(() => dirs.forEach((d) => fs.rmSync(d, { recursive: true, force: true }
 const budgets = { headerBytes: 64 * 1024, mimeParts: 100, attachmentBytes: 1 << 20, parseMs: 10_000 };
 
 describe('parseMessageFile', () => {
-  it('reads the fields it uses and keeps every header line, with the others left unparsed', async () => {
+  it('reads the fields it uses and keeps every header line as it came', async () => {
     const dir = tempDir('intake-mime-');
     dirs.push(dir);
     const raw = [
