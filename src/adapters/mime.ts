@@ -206,6 +206,19 @@ function listOfIds(v: unknown): string[] {
  */
 const PARSED_HEADERS = new Set(['message-id', 'in-reply-to', 'references', 'from', 'to', 'cc', 'bcc', 'reply-to', 'subject', 'date', 'content-id']);
 
+/** The fields of mailparser's MailParser that LeanParser's readData and processChunk use (not in its types). */
+interface LeanState {
+  splitter: { read(): { type: string; value?: Buffer } | null };
+  curnode: { decoder?: NodeJS.WritableStream & { writable: boolean } } | false;
+  hasFailed: boolean;
+  reading: boolean;
+  endReceived: boolean;
+  waitUntilAttachmentEnd: boolean;
+  attachmentCallback: ((err?: Error | null) => void) | false;
+  waitingEnd: ((err?: Error) => void) | false;
+  endStream(): void;
+}
+
 /** mailparser's module, imported on the first parse (see parseMessageFile). */
 let mailparser: typeof import('mailparser') | undefined;
 let LeanParser: typeof import('mailparser').MailParser | undefined;
@@ -230,20 +243,86 @@ export async function parseMessageFile(
   // Loaded on first use (commands that never parse do without its memory), and kept: an import() per message
   // goes through the module loader each time.
   const { MailParser } = (mailparser ??= await import('mailparser'));
-  // Only the parsed addresses of From, To, Cc... are read (addressList), never the HTML and text renderings
-  // mailparser makes of every address header (~3 % of the parse worker's samples in a bench run).
+  // Of the root's From, To, Cc... only the parsed addresses are read (addressList), never the HTML and text
+  // renderings mailparser makes of every address header (~3 % of the parse worker's samples in a bench run).
+  // An attached message's are rendered as mailparser does: its text shows them ("From: ...", "To: ...").
   LeanParser ??= class extends MailParser {
-    getAddressesHTML() {
-      return '';
+    private atRoot = false;
+    createNode(node: { root?: boolean }) {
+      this.atRoot = Boolean(node.root);
+      // @ts-expect-error mailparser's own method, not in its types
+      return super.createNode(node);
     }
-    getAddressesText() {
-      return '';
+    getAddressesHTML(value: EmailAddress[]) {
+      return this.atRoot ? '' : super.getAddressesHTML(value);
+    }
+    getAddressesText(value: EmailAddress[]) {
+      return this.atRoot ? '' : super.getAddressesText(value);
     }
     // mailparser decodes and parses every header of every part (Received, DKIM-Signature, X-…): ~5 % of a
     // parse, for values nothing reads.
     processHeaders(lines: Array<{ key: string }> | undefined) {
       // @ts-expect-error mailparser's own method, not in its types
       return super.processHeaders((lines ?? []).filter((l) => PARSED_HEADERS.has(l.key)));
+    }
+    // The bytes go to the splitter itself: mailparser's ChunkedPassthrough in front of it copies every write
+    // into a buffer of its own to hand on 64 KiB chunks, and a message read whole is one chunk already (a
+    // streamed one comes in 64 KiB reads). The passthrough stays piped to the splitter, empty: its end
+    // (mailparser's _flush) ends the splitter after the last write.
+    _transform(chunk: Buffer, _enc: BufferEncoding, done: (err?: Error | null) => void) {
+      const self = this as unknown as { splitter: NodeJS.WritableStream };
+      if (!chunk?.length) return done();
+      if (self.splitter.write(chunk) === false) self.splitter.once('drain', () => done());
+      else done();
+    }
+    // mailparser hands each of the splitter's chunks on through two setImmediate turns (processChunk's
+    // callback, then the next read): a message's body and boundary chunks are handled here as it handles them,
+    // and the next chunk is read at once. A part's header ('node') still goes through mailparser's own code.
+    processChunk(data: { type: string; value?: Buffer }, done: (err?: Error | null) => void) {
+      const self = this as unknown as LeanState;
+      if (data.type === 'body') {
+        const decoder = self.curnode ? self.curnode.decoder : undefined;
+        if (decoder && decoder.writable && decoder.write(data.value as Buffer) === false) decoder.once('drain', () => done());
+        else done();
+        return;
+      }
+      if (data.type === 'data') {
+        if (self.curnode && self.curnode.decoder) self.curnode.decoder.end();
+        if (self.waitUntilAttachmentEnd) {
+          self.attachmentCallback = done; // released by the attachment's release()
+          return;
+        }
+        done();
+        return;
+      }
+      // @ts-expect-error mailparser's own method, not in its types
+      super.processChunk(data, done);
+    }
+    readData() {
+      const self = this as unknown as LeanState;
+      if (self.hasFailed) return false;
+      self.reading = true;
+      for (;;) {
+        const data = self.splitter.read();
+        if (data === null) {
+          self.reading = false;
+          if (self.endReceived) self.endStream();
+          return;
+        }
+        let inline = true;
+        let next = false;
+        this.processChunk(data, (err) => {
+          if (err) {
+            if (typeof self.waitingEnd === 'function') return self.waitingEnd(err);
+            this.emit('error', err);
+            return;
+          }
+          if (inline) next = true; // handled at once: the loop reads on
+          else this.readData();
+        });
+        inline = false;
+        if (!next) return; // the callback reads on when it comes
+      }
     }
   };
   // checksumAlgo false: mailparser would hash every attachment with MD5 (~50 ms of the worker per bench run);
@@ -292,6 +371,11 @@ export async function parseMessageFile(
     // which has no '<>'.)
     const rp = bracketed(result.headers.find((h) => h.key === 'return-path')?.value);
     result.envelopeSender = rp === null ? null : rp && isPlausibleAddress(rp) ? rp.toLowerCase() : '';
+    // The first Date line, read here: mailparser puts the time of parsing in place of a date it cannot read,
+    // and a message with no readable date has none (null), not the hour it was parsed.
+    const date = result.headers.find((h) => h.key === 'date');
+    const sent = date ? new Date(date.value.trim()) : null;
+    result.sentAt = sent && !Number.isNaN(sent.getTime()) ? sent : null;
   });
   parser.on('headers', (h: Map<string, unknown>) => {
     result.rfcMessageId = bracketed(h.get('message-id')) || null;
@@ -305,8 +389,6 @@ export async function parseMessageFile(
     result.replyTo = addressList(h.get('reply-to') as AddressObject | undefined).slice(0, 50);
     const subject = h.get('subject');
     result.subject = typeof subject === 'string' ? singleLine(subject, 998) : null;
-    const date = h.get('date');
-    result.sentAt = date instanceof Date && !Number.isNaN(date.getTime()) ? date : null;
   });
   parser.on('data', (data: any) => {
     if (data.type === 'text') {

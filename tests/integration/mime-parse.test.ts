@@ -88,3 +88,20 @@ describe('the envelope sender', () => {
     expect(await parse(null)).toBeNull();
   });
 });
+
+describe('the date sent', () => {
+  const parse = async (dates: string[]) => {
+    const dir = tempDir('intake-mime-');
+    dirs.push(dir);
+    const file = path.join(dir, 'm.eml');
+    fs.writeFileSync(file, `From: a@example.org\r\n${dates.map((d) => `Date: ${d}\r\n`).join('')}Subject: s\r\n\r\nbody\r\n`);
+    return (await parseMessageFile(file, path.join(dir, 'att'), 'att', budgets)).sentAt;
+  };
+  it('is the first Date header; one that cannot be read, or none, is null (not the time of parsing)', async () => {
+    expect((await parse(['Tue, 08 Dec 2026 10:00:00 +0500']))?.toISOString()).toBe('2026-12-08T05:00:00.000Z');
+    expect((await parse(['Wed, 09 Dec 2026 10:00:00 +0000', 'Tue, 08 Dec 2026 10:00:00 +0500']))?.toISOString()).toBe('2026-12-09T10:00:00.000Z');
+    expect(await parse(['    Malformed Date.'])).toBeNull();
+    expect(await parse(['Whenever'])).toBeNull();
+    expect(await parse([])).toBeNull();
+  });
+});
