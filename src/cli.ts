@@ -6,6 +6,7 @@ import { exitCodeOf, errorMessage, IntakeError } from './errors.ts';
 import { makeLogger } from './adapters/logger.ts';
 import { loadImapFlow, startImapSession } from './adapters/imap.ts';
 import { runDaemon, runOnce } from './pipeline/daemon.ts';
+import { warmParseWorker } from './adapters/mime-pool.ts';
 import { importPaths } from './pipeline/import.ts';
 import { listMessages } from './db/messages.ts';
 import os from 'node:os';
@@ -54,6 +55,7 @@ export function buildCli(): Command {
       const config = loadConfig();
       const log = makeLogger(config.logLevel);
       if (config.imap) void loadImapFlow(); // loads while the database connects and migrates
+      warmParseWorker(); // the parser, too: its thread loads mailparser meanwhile
       // A single pass logs in to the mailbox meanwhile too (the daemon does when it holds the inbox: leader.ts).
       const started = opts.once && config.imap ? startImapSession(config.imap, config.campaign.limits.messageBytes) : undefined;
       const ac = new AbortController();
