@@ -9,6 +9,7 @@ import path from 'node:path';
 import pg from 'pg';
 import { drizzle, type NodePgDatabase } from 'drizzle-orm/node-postgres';
 import { migrate } from 'drizzle-orm/node-postgres/migrator';
+import { readMigrationFiles } from 'drizzle-orm/migrator';
 import * as schema from './schema.ts';
 import { MIGRATIONS_DIR } from '../config.ts';
 import { IntakeError } from '../errors.ts';
@@ -138,18 +139,51 @@ async function servePglite(
 }
 
 /** Applies migrations/ (idempotent). On a shared server an advisory lock keeps two starters from racing. */
-export async function migrateDb(db: Db): Promise<void> {
+/**
+ * Applies the migrations of `folder` (drizzle-kit's, committed in migrations/) that the database lacks, all in
+ * one transaction: one that fails halfway leaves the schema as it was. Then the database's record of applied
+ * migrations must be this version's: a migration this version does not have (the database was migrated by a
+ * newer campaign-intake), or one applied from other SQL than this version's file, is refused rather than run
+ * against (drizzle's migrator itself looks only at the latest one applied, and does nothing then).
+ */
+export async function migrateDb(db: Db, folder = MIGRATIONS_DIR): Promise<void> {
   const client = await db.pool.connect();
   try {
     await client.query('SELECT pg_advisory_lock(727001)');
     try {
-      await migrate(drizzle(client, { schema }), { migrationsFolder: MIGRATIONS_DIR });
+      await migrate(drizzle(client, { schema }), { migrationsFolder: folder });
+      const applied = await client.query<{ hash: string; created_at: string | number }>(
+        'SELECT hash, created_at FROM drizzle.__drizzle_migrations ORDER BY created_at, id',
+      );
+      const problem = schemaMismatch(folder, applied.rows.map((r) => ({ hash: r.hash, when: Number(r.created_at) })));
+      if (problem) throw new IntakeError('DB', problem);
     } finally {
       await client.query('SELECT pg_advisory_unlock(727001)');
     }
   } catch (err) {
-    throw new IntakeError('DB', `database migration failed: ${(err as Error).message}`, { cause: err });
+    if (err instanceof IntakeError) throw err;
+    // drizzle's error says which statement failed ("Failed query: ..."); the server's reason is its cause.
+    const reason = (err as { cause?: { message?: string } }).cause?.message;
+    throw new IntakeError('DB', `database migration failed: ${(err as Error).message}${reason ? `\n${reason}` : ''}`, { cause: err });
   } finally {
     client.release();
   }
+}
+
+/** Why the applied migrations are not this version's (see migrateDb), or null when they are. */
+function schemaMismatch(folder: string, applied: Array<{ hash: string; when: number }>): string | null {
+  const journal = JSON.parse(fs.readFileSync(path.join(folder, 'meta', '_journal.json'), 'utf8')) as { entries: Array<{ tag: string; when: number }> };
+  const ours = new Map(readMigrationFiles({ migrationsFolder: folder }).map((m) => [m.folderMillis, m.hash]));
+  const tagOf = new Map(journal.entries.map((e) => [e.when, e.tag]));
+  for (const a of applied) {
+    const hash = ours.get(a.when);
+    if (hash === undefined)
+      return (
+        `the database was migrated by another version of campaign-intake: it holds a migration this version does not have ` +
+        `(made ${new Date(a.when).toISOString()}); run the version that migrated it, or a newer one`
+      );
+    if (hash !== a.hash)
+      return `the database's migration ${tagOf.get(a.when)} was applied from other SQL than this version's migrations/${tagOf.get(a.when)}.sql; run the version that migrated it`;
+  }
+  return null;
 }
