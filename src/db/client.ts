@@ -33,6 +33,8 @@ export interface OpenDbOptions {
   dataDir: string;
   log: Log;
   poolSize?: number;
+  /** PostgreSQL only: see IDLE_IN_TRANSACTION_MS (tests make it short). */
+  idleInTransactionMs?: number;
   /** Tests hand in a ready PGlite (restored from a template) instead of opening <data>/db. */
   pglite?: import('@electric-sql/pglite').PGlite;
 }
@@ -50,11 +52,25 @@ pg.types.setTypeParser(20, (v) => Number(v));
 const PREFER_LZ4 = `SELECT set_config('default_toast_compression', 'lz4', false)
   FROM pg_settings WHERE name = 'default_toast_compression' AND 'lz4' = ANY (enumvals)`;
 
-function makePool(config: pg.PoolConfig, log: Log): pg.Pool {
+/**
+ * How long PostgreSQL lets a transaction sit idle (the client sending nothing) before it ends the session, and
+ * with it the transaction and its locks (RELIABILITY D6). No transaction here waits on the network, the disk
+ * or ffmpeg: they only run statements and the pure decisions between them, milliseconds apart. One that did
+ * (a hung peer awaited inside it) would otherwise hold its row and advisory locks, and stop every other
+ * process, for as long as the peer hangs.
+ */
+export const IDLE_IN_TRANSACTION_MS = 60_000;
+
+/** PREFER_LZ4, and the idle-in-transaction limit, in one statement per new PostgreSQL connection. */
+const postgresSession = (idleMs: number) =>
+  `SELECT set_config('idle_in_transaction_session_timeout', '${Math.max(1, Math.round(idleMs))}ms', false),
+  (${PREFER_LZ4})`;
+
+function makePool(config: pg.PoolConfig, log: Log, session = PREFER_LZ4): pg.Pool {
   const pool = new pg.Pool({
     connectionTimeoutMillis: 15_000,
-    // Awaited before the connection is first lent out. A failure only leaves the default.
-    onConnect: (client) => client.query(PREFER_LZ4).then(
+    // Awaited before the connection is first lent out. A failure only leaves the defaults.
+    onConnect: (client) => client.query(session).then(
       () => {},
       () => {},
     ),
@@ -88,7 +104,8 @@ function wrap(pool: pg.Pool, kind: DbKind, onClose: () => Promise<void> = async 
 
 export async function openDb(opts: OpenDbOptions): Promise<Db> {
   if (opts.databaseUrl) {
-    return wrap(makePool({ connectionString: opts.databaseUrl, max: opts.poolSize ?? 8 }, opts.log), 'postgres');
+    const session = postgresSession(opts.idleInTransactionMs ?? IDLE_IN_TRANSACTION_MS);
+    return wrap(makePool({ connectionString: opts.databaseUrl, max: opts.poolSize ?? 8 }, opts.log, session), 'postgres');
   }
   if (opts.pglite) return servePglite(opts.pglite, fs.mkdtempSync(path.join(opts.dataDir, '.pg-')), opts, null);
 
