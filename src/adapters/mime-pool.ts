@@ -113,8 +113,8 @@ export function makeParsePool(opts: ParsePoolOptions = {}): ParsePool {
   const arm = (w: Worker, p: Pending) => {
     p.timer = setTimeout(() => {
       // Alone in the worker, this message is the one that stuck it; with others, any of them may be.
-      const seconds = Math.round(p.parseMs / 1000);
-      failAll(w, pending.size === 1 ? new BudgetExceeded(`parsing took longer than ${seconds} s`) : new Error('the parser stopped answering'));
+      const budget = p.parseMs >= 1000 ? `${Math.round(p.parseMs / 1000)} s` : `${p.parseMs} ms`; // as the worker says it
+      failAll(w, pending.size === 1 ? new BudgetExceeded(`parsing took longer than ${budget}`) : new Error('the parser stopped answering'));
       void w.terminate();
     }, p.parseMs + graceMs);
   };

@@ -355,10 +355,13 @@ export async function parseMessageFile(
   const pending: Promise<void>[] = [];
   const input = whole ? null : fs.createReadStream(raw.file, { start: raw.start, ...(raw.end !== null ? { end: raw.end - 1 } : {}) });
 
+  /** Attachment streams begun: a parse that fails ends them too, or their saves would wait for bytes forever. */
+  const contents: Array<{ destroy(err?: Error): void }> = [];
   const fail = (err: Error) => {
     if (!failure) failure = err;
     input?.destroy();
     parser.destroy();
+    for (const c of contents.splice(0)) c.destroy(err);
   };
 
   parser.on('headerLines', (lines: { key: string; line: string }[]) => {
@@ -404,6 +407,12 @@ export async function parseMessageFile(
       fail(new BudgetExceeded(`more than ${budgets.mimeParts} attachments`));
       return;
     }
+    if (failure) {
+      data.content.destroy(failure);
+      data.release();
+      return;
+    }
+    contents.push(data.content);
     pending.push(
       saveAttachment(data, partIndex, stem, attachmentsDir, attachmentsRel, budgets.attachmentBytes).then(
         (a) => void result.attachments.push(a),

@@ -105,3 +105,32 @@ describe('the date sent', () => {
     expect(await parse([])).toBeNull();
   });
 });
+
+describe('a parse past its time budget while an attachment streams', () => {
+  it('ends at once with the budget as reason, and leaves no temporary file', async () => {
+    const dir = tempDir('intake-mime-');
+    dirs.push(dir);
+    const body = Buffer.alloc(3_000_000, 3).toString('base64').replace(/.{76}/g, '$&\r\n');
+    const file = path.join(dir, 'slow.eml');
+    // Over 1 MiB: streamed from the file, so the budget can run out while the attachment's bytes are flowing.
+    fs.writeFileSync(
+      file,
+      `From: a@example.org\r\nSubject: s\r\nContent-Type: multipart/mixed; boundary=x\r\n\r\n--x\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\n${body}\r\n--x--\r\n`,
+    );
+    const att = path.join(dir, 'att');
+    // Budgets that end the parse before, during and after the attachment began: none may leave it waiting
+    // for bytes (before the fix, 5 to 40 ms waited until the worker was ended 5 s later).
+    for (const parseMs of [1, 5, 10, 20, 40]) {
+      const outcome = await Promise.race([
+        parseMessageFile(file, att, 'att', { ...budgets, attachmentBytes: 8 << 20, parseMs }).then(
+          () => 'parsed',
+          (e: Error) => e.message,
+        ),
+        new Promise<string>((resolve) => setTimeout(() => resolve('still waiting after 3 s'), 3000).unref()),
+      ]);
+      expect(['parsed', `parsing took longer than ${parseMs} ms`], `parseMs ${parseMs}`).toContain(outcome);
+      const left = fs.existsSync(att) ? fs.readdirSync(att) : [];
+      expect(left.filter((f) => f.endsWith('.tmp')), `parseMs ${parseMs}`).toEqual([]);
+    }
+  });
+});
