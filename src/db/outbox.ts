@@ -96,10 +96,10 @@ const SENDABLE: OutboxState[] = ['queued', 'sending', 'sent', 'uncertain', 'fail
  * senders never take the same row). Run it outside any other transaction: the `sending` mark must be committed
  * before the SMTP transaction starts.
  */
-export async function claimDue(q: Queryable, now: Date, limit: number): Promise<OutboxRow[]> {
+export async function claimDue(q: Queryable, now: Date, limit: number, claim: string | null = null): Promise<OutboxRow[]> {
   const rows = await q
     .update(outbox)
-    .set({ state: 'sending', attempts: sql`${outbox.attempts} + 1`, updatedAt: now })
+    .set({ state: 'sending', attempts: sql`${outbox.attempts} + 1`, updatedAt: now, claim })
     .where(
       inArray(
         outbox.id,
@@ -115,6 +115,19 @@ export async function markSent(q: Queryable, id: number, at: Date): Promise<void
     .update(outbox)
     .set({ state: 'sent', sentAt: at, lastError: null, updatedAt: at })
     .where(and(eq(outbox.id, id), eq(outbox.state, 'sending')));
+}
+
+/**
+ * The rows of a claim whose COMMIT went unanswered (committed or not, the sender cannot tell), which it never
+ * handed to the mailer: `queued` again, the attempt not counted. Returns how many there were.
+ */
+export async function releaseLostClaim(q: Queryable, claim: string, at: Date): Promise<number> {
+  const rows = await q
+    .update(outbox)
+    .set({ state: 'queued', attempts: sql`greatest(${outbox.attempts} - 1, 0)`, claim: null, updatedAt: at })
+    .where(and(eq(outbox.claim, claim), eq(outbox.state, 'sending')))
+    .returning({ id: outbox.id });
+  return rows.length;
 }
 
 /** A claim given back untried (sending paused): `queued` again, the attempt not counted. */

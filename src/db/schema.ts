@@ -234,6 +234,11 @@ export const outbox = pgTable(
     attempts: integer('attempts').notNull().default(0),
     runAfter: timestamp('run_after', { withTimezone: true }).notNull().defaultNow(),
     lastError: text('last_error'),
+    /**
+     * The claim that marked the row `sending` (a token of the sender's): when the answer to that COMMIT never
+     * came, the sender gives back the rows of its claim, which it never handed to the mailer.
+     */
+    claim: text('claim'),
     sentAt: timestamp('sent_at', { withTimezone: true }),
     createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
     updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),

@@ -23,12 +23,14 @@ import {
   markSent,
   nextDue,
   releaseClaim,
+  releaseLostClaim,
   sendingToUncertain,
   type OutboxRow,
 } from '../db/outbox.ts';
 import type { Queryable } from '../db/messages.ts';
 import { failpoint } from '../runtime/failpoints.ts';
 import { IntakeError } from '../errors.ts';
+import { randomUUID } from 'node:crypto';
 
 export interface OutboxDeps {
   db: Db;
@@ -51,8 +53,24 @@ export interface SendCounts {
 
 const now = (d: OutboxDeps) => d.clock?.now() ?? new Date();
 
+/**
+ * Claims of this process whose COMMIT went unanswered (the connection died with it): whether the server made
+ * their rows `sending` is unknown, and none was handed to the mailer. They are given back as soon as the
+ * database answers again (releaseLostClaims), before anything could take such a row for a send cut short.
+ */
+const lostClaims = new Set<string>();
+
+async function releaseLostClaims(deps: OutboxDeps): Promise<void> {
+  for (const claim of [...lostClaims]) {
+    const n = await releaseLostClaim(deps.db.orm, claim, now(deps));
+    lostClaims.delete(claim);
+    if (n) deps.log.warn({ rows: n }, 'a claim whose commit went unanswered was given back: its mail is sent again later, never twice');
+  }
+}
+
 /** Call once when a sender starts, before the first send: interrupted sends become `uncertain`. */
 export async function recoverOutbox(deps: OutboxDeps): Promise<number> {
+  await releaseLostClaims(deps);
   const n = await sendingToUncertain(deps.db.orm, now(deps));
   if (n) deps.log.warn({ rows: n }, 'outbox rows interrupted mid-send marked uncertain; they are not resent (intake outbox)');
   return n;
@@ -95,6 +113,7 @@ export async function sendDue(deps: OutboxDeps, signal?: AbortSignal): Promise<S
     t0,
     `not sent within ${deps.campaign.limits.ackMaxAgeHours} hours; dropped rather than sent late`,
   );
+  await releaseLostClaims(deps);
   let wasPaused = readSmtpStatus(deps.dataDir)?.state === 'paused';
   let stopped = false;
 
@@ -106,11 +125,17 @@ export async function sendDue(deps: OutboxDeps, signal?: AbortSignal): Promise<S
     };
     try {
       while (!signal?.aborted && !stopped) {
-        const row = await db.orm.transaction(async (tx) => {
-          if (outcome) await outcome(tx);
-          const [r] = await claimDue(tx, now(deps), 1);
-          return r;
-        });
+        const claim = randomUUID();
+        const row = await db.orm
+          .transaction(async (tx) => {
+            if (outcome) await outcome(tx);
+            const [r] = await claimDue(tx, now(deps), 1, claim);
+            return r;
+          })
+          .catch((err: unknown) => {
+            lostClaims.add(claim); // its row, if the server has it, is given back (releaseLostClaims)
+            throw err;
+          });
         outcome = null;
         if (!row) break;
         more(); // a row was due: another lane may find the next one

@@ -3,6 +3,8 @@
 //      completes everything exactly once;
 //  D1  PostgreSQL down at start, then cut off mid-run (through a TCP proxy in front of 127.0.0.1:5432: the
 //      machine's server itself is never restarted): the daemon waits, reconnects, loses and doubles nothing;
+//  D2  COMMITs whose answer never comes (the connection dies once the server has it): the retries find the
+//      work done; every message, item and acknowledgement exists once;
 //  C8  a tarpit SMTP server holding a send: mail dropped in the inbox meanwhile is stored and parsed.
 import fs from 'node:fs';
 import path from 'node:path';
@@ -149,6 +151,51 @@ describe.each(backends.filter((b) => b === 'postgres'))('D1: the database goes a
     const inv = await runCli(['doctor', '--invariants', '--grace', '0'], env);
     expect(inv.code, inv.stdout).toBe(0);
   }, 300_000);
+});
+
+describe.each(backends.filter((b) => b === 'postgres'))('D2: a COMMIT whose answer never comes (%s behind a TCP proxy)', () => {
+  it('the retries find the work done: every message, item and acknowledgement once; the invariants hold', async () => {
+    const { peer, env, dbUrl } = await setup('postgres');
+    const target = new URL(dbUrl!);
+    const proxy = await startTcpProxy({ host: target.hostname, port: Number(target.port || 5432) });
+    cleanups.push(() => proxy.close());
+    const direct = new pg.Client({ connectionString: dbUrl });
+    await direct.connect();
+    cleanups.push(() => direct.end());
+    const one = async (q: string) => Number((await direct.query(q)).rows[0].n);
+
+    const d = spawnDaemon({ ...env, DATABASE_URL: proxy.url(dbUrl!), LOG_LEVEL: 'debug' });
+    await until('the daemon to start', () => /daemon started/.test(d.log.text), 90_000);
+    // The next four COMMITs the daemon sends (storing a group with its checkpoint, saving a parse with its
+    // understanding, queueing acknowledgements, marking sends) are done by the server and never answered.
+    proxy.loseReplyTo('commit', 4);
+    const supporters = Array.from({ length: 20 }, (_, i) => `s${i}@example.org`);
+    await peer.appendMany(supporters.map((a, i) => eml({ from: `Supporter ${i} <${a}>`, subject: `letter ${i}`, body: `For Khurshed, ${i}.\r\n` })));
+    await until('all 20 parsed, and their acknowledgements gone out', async () =>
+      (await one(`select count(*)::int as n from messages where status = 'parsed' and understood_at is not null`)) === 20 &&
+      (await one(`select count(*)::int as n from outbox where kind = 'ack'`)) === 20 &&
+      (await one(`select count(*)::int as n from outbox where state in ('queued', 'sending')`)) === 0,
+    120_000);
+    expect(proxy.stats.cuts).toBe(4);
+    expect(d.log.text).toMatch(/failed; retrying/);
+
+    expect(await one('select count(*)::int as n from messages')).toBe(20);
+    expect(await one('select count(distinct subject)::int as n from messages')).toBe(20);
+    expect(await one(`select count(*)::int as n from items where kind = 'message'`)).toBe(20);
+    expect(await one(`select count(*)::int as n from (select message_id from items group by message_id having count(*) > 1) x`)).toBe(0);
+    expect(await one(`select count(*)::int as n from outbox where kind = 'ack'`)).toBe(20);
+    expect(await one(`select count(distinct message_id)::int as n from outbox where kind = 'ack'`)).toBe(20);
+    d.child.kill('SIGTERM');
+    expect((await exited(d.child)).code).toBe(0);
+    // Every row sent (a claim whose commit went unanswered was given back and sent later, a lost 'sent' mark
+    // written again), and each acknowledgement written once.
+    expect((await direct.query(`select state, count(*)::int as n from outbox group by state`)).rows).toEqual([{ state: 'sent', n: await one('select count(*)::int as n from outbox') }]);
+    const sentDir = path.join(env.INTAKE_DATA_DIR, 'sent');
+    const to = fs.readdirSync(sentDir).flatMap((f) => /^To: (.*)$/m.exec(fs.readFileSync(path.join(sentDir, f), 'utf8'))?.[1] ?? []);
+    expect(to.filter((a) => supporters.includes(a)).sort()).toEqual([...supporters].sort());
+    const inv = await runCli(['doctor', '--invariants', '--grace', '0'], env);
+    expect(inv.code, inv.stdout).toBe(0);
+  }, 240_000);
 });
 
 describe('C8: a tarpit SMTP server', () => {

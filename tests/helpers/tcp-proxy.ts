@@ -22,6 +22,11 @@ export interface TcpProxy {
   setMode(mode: ProxyMode): void;
   /** Destroys a connection after `bytes` from the server; `once` (default) disarms after the first cut. */
   cutAfter(bytes: number, opts?: { once?: boolean }): void;
+  /**
+   * The next `count` client writes holding `text` (a COMMIT) reach the server, and their connection is then
+   * destroyed before any reply gets back: the server did it, the client never hears whether.
+   */
+  loseReplyTo(text: string, count?: number): void;
   /** Stops forwarding on every open connection, leaving the sockets open. */
   stallOpen(): void;
   /** Destroys every open connection (RST with `reset`, else FIN). */
@@ -48,6 +53,7 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
   const pairs = new Set<Pair>();
   let mode: ProxyMode = 'forward';
   let cut: { bytes: number; once: boolean } | null = null;
+  let lose: { text: string; count: number } | null = null;
   const stats = { accepted: 0, open: 0, cuts: 0, resets: 0, bytesFromServer: 0 };
   const sent: Buffer[] = [];
   let sentBytes = 0;
@@ -93,7 +99,16 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
         sent.push(d);
         sentBytes += d.length;
       }
-      if (!p.stalled) server.write(d);
+      if (p.stalled) return;
+      if (lose && lose.count > 0 && d.includes(lose.text)) {
+        if (--lose.count === 0) lose = null;
+        stats.cuts++;
+        server.write(d);
+        p.stalled = true; // the reply is dropped; the server has the time it needs, then both sides go
+        setTimeout(() => destroy(p), 300);
+        return;
+      }
+      server.write(d);
     });
     server.on('data', (d: Buffer) => {
       if (p.stalled) return;
@@ -160,6 +175,9 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
     },
     cutAfter(bytes, opts = {}) {
       cut = { bytes, once: opts.once ?? true };
+    },
+    loseReplyTo(text, count = 1) {
+      lose = { text, count };
     },
     stallOpen() {
       for (const p of pairs) p.stalled = true;

@@ -158,6 +158,36 @@ describe.each(backends)('outbox over SMTP on %s', (backend) => {
     expect(sink.received).toHaveLength(0);
   });
 
+  it('gives back a claim whose commit went unanswered, then sends it once, the attempt not counted (D2)', async () => {
+    fresh();
+    const { id } = await queueAck(app, 'ack:lost', 'nigora@example.tj', clock.now());
+    // The claim's transaction commits, and its answer is lost (the connection died right after the COMMIT).
+    const real = app.db.orm.transaction.bind(app.db.orm);
+    let lose = true;
+    const orm = Object.create(app.db.orm, {
+      transaction: {
+        value: async (fn: Parameters<typeof real>[0]) => {
+          const r = await real(fn);
+          if (lose) {
+            lose = false;
+            throw new Error('Connection terminated unexpectedly');
+          }
+          return r;
+        },
+      },
+    });
+    const lossy = { ...deps, db: { ...app.db, orm } };
+    await expect(sendDue(lossy)).rejects.toThrow(/Connection terminated/);
+    expect((await row(app, id)).state).toBe('sending'); // the server has the claim; nothing was handed over
+    expect(sink.received).toHaveLength(0);
+    expect((await sendDue(lossy)).sent).toBe(1);
+    const r = await row(app, id);
+    expect(r.state).toBe('sent');
+    expect(r.attempts).toBe(1);
+    expect(sink.received.map((m) => m.rcptTo)).toEqual([['nigora@example.tj']]);
+    expect((await sendDue(lossy)).sent).toBe(0);
+  });
+
   it('marks a send uncertain when the connection drops after the final dot, and never resends it', async () => {
     fresh();
     sink.script = ['drop-after-data'];
