@@ -483,9 +483,13 @@ async function saveAttachment(
   // Chunks are held until SMALL_ATTACHMENT_BYTES; past that the file is opened and written as they come.
   let held: Buffer[] | null = [];
   let out: fs.WriteStream | null = null;
+  // The file's errors (a full disk) end the save through the sink; after the sink has ended otherwise (the
+  // parse failed), a write still in flight on the destroyed file reports here too, and is dropped with it.
+  let sink: Writable | null = null;
   const open = () => {
     fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
     out = fs.createWriteStream(tmp, { mode: 0o600 });
+    out.on('error', (err) => sink?.destroy(err));
     for (const c of held!) out.write(c);
     held = null;
     return out;
@@ -493,7 +497,7 @@ async function saveAttachment(
   try {
     await pipeline(
       data.content,
-      new Writable({
+      (sink = new Writable({
         write(chunk: Buffer, _enc, cb) {
           size += chunk.length;
           const room = cap - kept;
@@ -513,7 +517,7 @@ async function saveAttachment(
           if (out) out.end(cb);
           else cb();
         },
-      }),
+      })),
     );
     if (held) {
       // Small: one synchronous write, microseconds, where a stream costs several round trips.
