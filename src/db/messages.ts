@@ -100,6 +100,14 @@ export async function countParseAttempts(q: Queryable, ids: number[]): Promise<M
   return new Map(rows.map((r) => [r.id, r.n]));
 }
 
+/** An attempt given back: the parse failed for want of disk space, which is not the message's doing. */
+export async function giveBackParseAttempt(q: Queryable, id: number): Promise<void> {
+  await q
+    .update(messages)
+    .set({ parseAttempts: sql`greatest(${messages.parseAttempts} - 1, 0)` })
+    .where(eq(messages.id, id));
+}
+
 export async function quarantine(q: Queryable, id: number, reason: string): Promise<void> {
   await q
     .update(messages)

@@ -3,10 +3,10 @@
 // out of tries. mailparser runs in a worker thread (src/adapters/mime-pool.ts): several messages are in its
 // hands at once, and parsed results are saved a chunk per transaction while the next ones are parsed.
 import type { IngestDeps } from './ingest.ts';
-import { countParseAttempts, pendingParse, quarantine, recordParseError, saveParsed } from '../db/messages.ts';
+import { countParseAttempts, giveBackParseAttempt, pendingParse, quarantine, recordParseError, saveParsed } from '../db/messages.ts';
 import { BudgetExceeded, attachmentPlace, parseMessageFile, type ParsedMessage } from '../adapters/mime.ts';
 import { parseInWorker } from '../adapters/mime-pool.ts';
-import { errorMessage } from '../errors.ts';
+import { IntakeError, errorMessage } from '../errors.ts';
 import { failpoint } from '../runtime/failpoints.ts';
 import { eachLimited } from '../runtime/each-limited.ts';
 import { logUnderstood, saveParsedUnderstood } from './understand.ts';
@@ -90,6 +90,7 @@ async function parseMany(
   const { db, limits } = deps;
   const attempts = await countParseAttempts(db.orm, msgs.map((m) => m.id));
   const outcomes: ParseOutcome[] = new Array(msgs.length);
+  let diskFull: { err: unknown; id: number } | null = null;
   let ready: Array<{ i: number; id: number; parsed: ParsedMessage }> = [];
   // Saves run one after another while later parses go on. An error (the database gone) is kept, not left
   // as a rejection nobody awaits yet, and thrown once every parse and save has ended.
@@ -113,6 +114,13 @@ async function parseMany(
     try {
       parsed = await parseFile(deps, m);
     } catch (err) {
+      if (diskFullCode(err)) {
+        // Not the message's fault: it waits, with its attempt given back, and the pass reports the disk.
+        diskFull ??= { err, id: m.id };
+        await giveBackParseAttempt(db.orm, m.id);
+        outcomes[i] = 'retry';
+        return;
+      }
       outcomes[i] = await failed(deps, m.id, attempt, err);
       return;
     }
@@ -124,7 +132,24 @@ async function parseMany(
   });
   await flush();
   if (saveError) throw (saveError as { err: unknown }).err;
+  if (diskFull) {
+    const { err, id } = diskFull as { err: unknown; id: number };
+    throw new IntakeError(
+      'STORE',
+      `the disk is full (${diskFullCode(err)}, writing an attachment of message ${id}): parsing waits until there is room; no message is charged an attempt for it`,
+      { cause: err, retryable: true },
+    );
+  }
   return outcomes;
+}
+
+/** ENOSPC or EDQUOT, when that is what `err` (or its cause) is; else null. */
+function diskFullCode(err: unknown): string | null {
+  for (let e: unknown = err; e; e = (e as { cause?: unknown }).cause) {
+    const code = (e as { code?: unknown }).code;
+    if (code === 'ENOSPC' || code === 'EDQUOT') return code;
+  }
+  return null;
 }
 
 /**

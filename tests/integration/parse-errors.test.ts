@@ -4,13 +4,15 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { asc, sql } from 'drizzle-orm';
+import { asc, eq, sql } from 'drizzle-orm';
 import { backends } from '../helpers/db.ts';
 import { eml, makeTestApp, tempDir, type TestApp } from '../helpers/app.ts';
 import { ingestMessage } from '../../src/pipeline/ingest.ts';
 import { parsePending } from '../../src/pipeline/parse.ts';
 import { understandPending } from '../../src/pipeline/understand.ts';
-import { items, messages } from '../../src/db/schema.ts';
+import { attachments, items, messages } from '../../src/db/schema.ts';
+import { attachmentPlace } from '../../src/adapters/mime.ts';
+import { IntakeError } from '../../src/errors.ts';
 
 describe.each(backends)('parse with a database that refuses the writes, on %s', (backend) => {
   let app: TestApp;
@@ -89,4 +91,57 @@ describe.each(backends)('parse with a database that refuses the writes, on %s', 
     expect(await understandPending(app.deps)).toBe(5);
     expect(await app.db.orm.select({ id: items.id }).from(items)).toHaveLength(itemsBefore + 5);
   }, 30_000);
+});
+
+// RELIABILITY A13: ENOSPC while writing an attachment. The message is not charged for the disk: it stays
+// `stored` with its attempt given back, nothing of it is saved, the pass says the disk is full; once there is
+// room, the next pass parses it with its attachment.
+describe.each(backends)('parse with the disk full, on %s', (backend) => {
+  let app: TestApp;
+  let dir: string;
+  beforeAll(async () => {
+    app = await makeTestApp(backend);
+    dir = tempDir('intake-parse-full-');
+  });
+  afterAll(async () => {
+    await app?.cleanup();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('an attachment that cannot be written for want of space: the message waits, uncharged, and is parsed once there is room', async () => {
+    const f = path.join(dir, 'photo.eml');
+    const png = Buffer.alloc(5000, 7).toString('base64').replace(/.{76}/g, '$&\r\n');
+    fs.writeFileSync(
+      f,
+      eml({
+        contentType: 'multipart/mixed; boundary=b',
+        body: `--b\r\nContent-Type: text/plain\r\n\r\nFor Khurshed.\r\n--b\r\nContent-Type: image/png; name="p.png"\r\nContent-Transfer-Encoding: base64\r\n\r\n${png}\r\n--b--\r\n`,
+      }),
+    );
+    const other = path.join(dir, 'plain.eml');
+    fs.writeFileSync(other, eml({ subject: 'plain', body: 'Stay strong.\r\n' }));
+    const { id } = (await ingestMessage(app.deps, { source: f, origin: f }, { file: f, start: 0, end: fs.statSync(f).size })) as { id: number };
+    await ingestMessage(app.deps, { source: other, origin: other }, { file: other, start: 0, end: fs.statSync(other).size });
+    // The attachment's file is written where /dev/full is: every write fails with ENOSPC.
+    const { dir: rel, stem } = attachmentPlace(id);
+    fs.mkdirSync(app.rawStore.absolute(rel), { recursive: true });
+    fs.symlinkSync('/dev/full', path.join(app.rawStore.absolute(rel), `.${stem}0.tmp`));
+
+    const err = await parsePending(app.deps).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(IntakeError);
+    expect((err as Error).message).toMatch(/^the disk is full \(ENOSPC, writing an attachment of message \d+\): parsing waits until there is room/);
+    const rowOf = async (mid: number) => (await app.db.orm.select().from(messages).where(eq(messages.id, mid)))[0];
+    const waiting = await rowOf(id);
+    expect(waiting).toMatchObject({ status: 'stored', parseAttempts: 0, quarantineReason: null });
+    expect(await app.db.orm.select().from(attachments).where(eq(attachments.messageId, id))).toHaveLength(0);
+    // The message beside it was not held up.
+    expect((await app.db.orm.select({ status: messages.status }).from(messages).where(eq(messages.source, other)))[0].status).toBe('parsed');
+
+    // Room again (the failed save removed what it wrote, the link with it): the next pass parses it.
+    expect(fs.existsSync(path.join(app.rawStore.absolute(rel), `.${stem}0.tmp`))).toBe(false);
+    expect(await parsePending(app.deps)).toMatchObject({ parsed: 1, quarantined: 0 });
+    expect(await rowOf(id)).toMatchObject({ status: 'parsed', parseAttempts: 1 });
+    const [a] = await app.db.orm.select().from(attachments).where(eq(attachments.messageId, id));
+    expect(a.size).toBe(5000);
+  });
 });
