@@ -2,6 +2,8 @@
 // make the network misbehave the ways it does in production:
 //  - forward:     bytes pass both ways, untouched;
 //  - cutAfter(n): a connection is destroyed once n bytes have come from the server (the middle of a literal);
+//  - loseReplyTo(text): a client write holding `text` (a COMMIT) reaches the server, and the connection is
+//                 destroyed before the answer gets back: done, and the client never hears whether;
 //  - stall:       open connections stop forwarding in both directions, sockets stay open (no FIN, no RST):
 //                 what a dead NAT entry or a pulled cable looks like to the client;
 //  - mode 'stall' for new connections: accepted, nothing forwarded (a server that never greets);
