@@ -63,6 +63,18 @@ async function setup(backend: string) {
   return { peer, env, dataDir, dbUrl };
 }
 
+/** setup('postgres'), with a TCP proxy in front of the server for the daemon and a direct client for the test. */
+async function setupBehindProxy() {
+  const s = await setup('postgres');
+  const target = new URL(s.dbUrl!);
+  const proxy = await startTcpProxy({ host: target.hostname, port: Number(target.port || 5432) });
+  cleanups.push(() => proxy.close());
+  const direct = new pg.Client({ connectionString: s.dbUrl });
+  await direct.connect();
+  cleanups.push(() => direct.end());
+  return { ...s, proxy, direct };
+}
+
 function spawnDaemon(env: Record<string, string>) {
   const child = startCli(['run'], env);
   cleanups.push(async () => void child.kill('SIGKILL'));
@@ -102,13 +114,7 @@ describe.each(backends)('A10: SIGTERM under load on %s', (backend) => {
 
 describe.each(backends.filter((b) => b === 'postgres'))('D1: the database goes away (%s behind a TCP proxy)', () => {
   it('down at start: waits; cut off mid-run: reconnects; no loss, no duplicates, the daemon survives', async () => {
-    const { peer, env, dbUrl } = await setup('postgres');
-    const target = new URL(dbUrl!);
-    const proxy = await startTcpProxy({ host: target.hostname, port: Number(target.port || 5432) });
-    cleanups.push(() => proxy.close());
-    const direct = new pg.Client({ connectionString: dbUrl });
-    await direct.connect();
-    cleanups.push(() => direct.end());
+    const { peer, env, dbUrl, proxy, direct } = await setupBehindProxy();
     const count = async (status?: string) => {
       const q = `select count(*)::int as n from messages ${status ? 'where status = $1' : ''}`;
       // Before the daemon's first migration there is no table yet.
@@ -155,13 +161,7 @@ describe.each(backends.filter((b) => b === 'postgres'))('D1: the database goes a
 
 describe.each(backends.filter((b) => b === 'postgres'))('D2: a COMMIT whose answer never comes (%s behind a TCP proxy)', () => {
   it('the retries find the work done: every message, item and acknowledgement once; the invariants hold', async () => {
-    const { peer, env, dbUrl } = await setup('postgres');
-    const target = new URL(dbUrl!);
-    const proxy = await startTcpProxy({ host: target.hostname, port: Number(target.port || 5432) });
-    cleanups.push(() => proxy.close());
-    const direct = new pg.Client({ connectionString: dbUrl });
-    await direct.connect();
-    cleanups.push(() => direct.end());
+    const { peer, env, dbUrl, proxy, direct } = await setupBehindProxy();
     const one = async (q: string) => Number((await direct.query(q)).rows[0].n);
 
     const d = spawnDaemon({ ...env, DATABASE_URL: proxy.url(dbUrl!), LOG_LEVEL: 'debug' });
