@@ -155,13 +155,13 @@ async function servePglite(
   });
 }
 
-/** Applies migrations/ (idempotent). On a shared server an advisory lock keeps two starters from racing. */
 /**
  * Applies the migrations of `folder` (drizzle-kit's, committed in migrations/) that the database lacks, all in
  * one transaction: one that fails halfway leaves the schema as it was. Then the database's record of applied
  * migrations must be this version's: a migration this version does not have (the database was migrated by a
  * newer campaign-intake), or one applied from other SQL than this version's file, is refused rather than run
- * against (drizzle's migrator itself looks only at the latest one applied, and does nothing then).
+ * against (drizzle's migrator itself looks only at the latest one applied, and does nothing then). On a shared
+ * server an advisory lock keeps two starters from racing.
  */
 export async function migrateDb(db: Db, folder = MIGRATIONS_DIR): Promise<void> {
   const client = await db.pool.connect();
