@@ -1,5 +1,6 @@
 // The IMAP inbox against real IMAP peers: the in-process server always, Dovecot when TEST_IMAP_URL is set.
 // Each case runs the adapter (and, for IDLE and reconnects, the whole daemon loop) over PGlite.
+import fs from 'node:fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ImapFlow } from 'imapflow';
 import { eq, sql } from 'drizzle-orm';
@@ -139,6 +140,23 @@ describe.each(peers)('IMAP inbox on %s', (_name, makePeer) => {
     const flags = (await c.fetchAll('1:*', { uid: true, flags: true })).map((m) => [...(m.flags ?? [])].filter((f) => f !== '\\Recent'));
     await c.logout();
     expect(flags).toEqual([[], [], []]);
+  });
+
+  it('E9: a message that is really an mbox of several messages is stored raw as one message, not split', async () => {
+    await setup();
+    const one = (n: number) => eml({ subject: `inside ${n}`, body: `For Khurshed, ${n}.\r\n` }).toString();
+    const mbox = Buffer.from(`From a@example.org Tue Dec  8 10:00:00 2026\r\n${one(1)}\r\nFrom b@example.org Tue Dec  8 10:01:00 2026\r\n${one(2)}`);
+    await peer.append(mbox);
+    const ac = new AbortController();
+    expect(await inbox().drain(ac.signal)).toMatchObject({ stored: 1, duplicates: 0, quarantined: 0 });
+    await parsePending(app.deps);
+    const rows = await app.db.orm.select().from(messages);
+    expect(rows).toHaveLength(1);
+    const at = app.rawStore.locate(rows[0].rawPath);
+    const raw = fs.readFileSync(at.file).subarray(at.start, at.start + 64).toString('latin1');
+    expect(raw.startsWith('From a@example.org')).toBe(true);
+    expect(rows[0].size).toBeGreaterThanOrEqual(mbox.length - 4); // whole (a server may end it with a line break of its own)
+    expect(['parsed', 'quarantined']).toContain(rows[0].status);
   });
 
   it('stores a backlog of several fetch groups, with a large message between them, once each and in UID order', async () => {
