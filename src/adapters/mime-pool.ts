@@ -11,7 +11,7 @@ import { createRequire } from 'node:module';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { BudgetExceeded, PARSE_CONCURRENCY, type ParseBudgets, type ParsedMessage, type RawSource } from './mime.ts';
+import { BudgetExceeded, PARSE_CONCURRENCY, tookTooLong, type ParseBudgets, type ParsedMessage, type RawSource } from './mime.ts';
 import type { ParseRequest } from './mime-worker.ts';
 
 /** The worker's heap cap: past it the worker ends (ERR_WORKER_OUT_OF_MEMORY), not the process. */
@@ -113,8 +113,7 @@ export function makeParsePool(opts: ParsePoolOptions = {}): ParsePool {
   const arm = (w: Worker, p: Pending) => {
     p.timer = setTimeout(() => {
       // Alone in the worker, this message is the one that stuck it; with others, any of them may be.
-      const budget = p.parseMs >= 1000 ? `${Math.round(p.parseMs / 1000)} s` : `${p.parseMs} ms`; // as the worker says it
-      failAll(w, pending.size === 1 ? new BudgetExceeded(`parsing took longer than ${budget}`) : new Error('the parser stopped answering'));
+      failAll(w, pending.size === 1 ? tookTooLong(p.parseMs) : new Error('the parser stopped answering'));
       void w.terminate();
     }, p.parseMs + graceMs);
   };

@@ -64,6 +64,11 @@ export class BudgetExceeded extends Error {
   }
 }
 
+/** A parse past its time budget, worded the same by the worker and by the pool that ends a stuck one. */
+export function tookTooLong(parseMs: number): BudgetExceeded {
+  return new BudgetExceeded(`parsing took longer than ${parseMs >= 1000 ? `${Math.round(parseMs / 1000)} s` : `${parseMs} ms`}`);
+}
+
 const MAX_HEADER_LINES = 500;
 const MAX_HEADER_VALUE = 8192;
 const MAX_TEXT_CHARS = 2_000_000;
@@ -422,7 +427,7 @@ export async function parseMessageFile(
   });
 
   const timer = setTimeout(
-    () => fail(new BudgetExceeded(`parsing took longer than ${budgets.parseMs >= 1000 ? `${Math.round(budgets.parseMs / 1000)} s` : `${budgets.parseMs} ms`}`)),
+    () => fail(tookTooLong(budgets.parseMs)),
     budgets.parseMs,
   );
   try {

@@ -105,6 +105,9 @@ describe('a worker that fails', () => {
     expect(err).toBeInstanceOf(BudgetExceeded);
     expect(err.reason).toBe('parsing took longer than 1 s');
     expect(await parse('/m/fine-4')).toEqual({ subject: '/m/fine-4' });
+    // A budget under a second is worded in ms, as the worker words it (it read "0 s").
+    const short = await pool.parse('/m/stuck', '/nowhere', 'nowhere', { ...budgets, parseMs: 300 }).catch((e) => e);
+    expect(short.reason).toBe('parsing took longer than 300 ms');
   });
 
   it('hangs with others in it: each fails as a plain error (a retry), none is blamed', async () => {
